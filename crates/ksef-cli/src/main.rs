@@ -1,0 +1,2 @@
+//! The `ksef` command-line program (work in progress).
+fn main() {}

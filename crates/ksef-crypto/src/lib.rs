@@ -1,0 +1,1 @@
+#![doc = "KSeF 2.0 cryptography (work in progress)."]

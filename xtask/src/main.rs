@@ -1,0 +1,29 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! - `layers`  — fail if a crate depends on a crate above it (or sideways), or if a lower crate's
+//!   normal dependency tree contains a crate it must never drag in (HTTP, async runtime, crypto).
+//! - `codegen [--check]` — regenerate `ksef-model`'s API types and operation catalogue from
+//!   `spec/open-api.json`; with `--check`, fail if the committed output differs (drift).
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool: printing is its job
+
+mod layers;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("layers") => layers::run(),
+        Some(other) => Err(anyhow::anyhow!("unknown xtask command `{other}`")),
+        None => Err(anyhow::anyhow!(
+            "usage: cargo xtask <layers|codegen [--check]>"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
