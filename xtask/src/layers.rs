@@ -124,10 +124,8 @@ fn check(meta: &Value) -> Result<Vec<String>> {
                 .into_iter()
                 .flatten()
                 .any(|k| k["kind"].is_null() && k["target"].is_null());
-            if is_normal {
-                if let Some(pkg) = d["pkg"].as_str() {
-                    out.push(pkg);
-                }
+            if let (true, Some(pkg)) = (is_normal, d["pkg"].as_str()) {
+                out.push(pkg);
             }
         }
         normal_edges.insert(id, out);
@@ -142,12 +140,13 @@ fn check(meta: &Value) -> Result<Vec<String>> {
             if !seen.insert(id) {
                 continue;
             }
-            if let Some(n) = name_of.get(id) {
-                if id != root && forbidden.contains(n) {
-                    problems.push(format!(
-                        "{krate} pulls in {n} in its normal dependency tree"
-                    ));
-                }
+            if let Some(n) = name_of
+                .get(id)
+                .filter(|n| id != root && forbidden.contains(*n))
+            {
+                problems.push(format!(
+                    "{krate} pulls in {n} in its normal dependency tree"
+                ));
             }
             stack.extend(normal_edges.get(id).into_iter().flatten());
         }
