@@ -11,10 +11,14 @@ use serde_json::Value;
 /// and only on those listed in `ALLOWED`.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("ksef-model", &[]),
+    ("ksef-fa", &["ksef-model"]),
     ("ksef-crypto", &["ksef-model"]),
     ("ksef-transport", &["ksef-model"]),
-    ("ksef", &["ksef-model", "ksef-crypto", "ksef-transport"]),
-    ("ksef-sim", &["ksef-model", "ksef-crypto"]),
+    (
+        "ksef",
+        &["ksef-model", "ksef-fa", "ksef-crypto", "ksef-transport"],
+    ),
+    ("ksef-sim", &["ksef-model", "ksef-fa", "ksef-crypto"]),
     (
         "ksef-cli",
         &[

@@ -1,0 +1,1 @@
+//! Typed FA(3) invoices (in progress).
