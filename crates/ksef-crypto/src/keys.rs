@@ -7,7 +7,7 @@
 #[non_exhaustive]
 pub enum PrivateKey {
     /// An RSA private key.
-    Rsa(Box<rsa::RsaPrivateKey>),
+    Rsa(Box<rsa::PrivateKey>),
     /// An ECDSA private key on curve P-256 (secp256r1).
     P256(p256::ecdsa::SigningKey),
 }
