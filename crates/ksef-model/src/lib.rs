@@ -13,3 +13,8 @@ pub mod ids;
 pub mod operations;
 pub mod template;
 pub mod upo;
+
+pub use ids::{
+    IdError, IdKind, InternalId, KsefNumber, Nip, NipVatUe, PeppolId, Pesel, ReferenceNumber,
+    ReferenceType, Sha256Base64,
+};
