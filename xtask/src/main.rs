@@ -6,6 +6,7 @@
 //!   `spec/open-api.json`; with `--check`, fail if the committed output differs (drift).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool: printing is its job
 
+mod codegen;
 mod layers;
 
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("layers") => layers::run(),
+        Some("codegen") => codegen::run(&args[1..]),
         Some(other) => Err(anyhow::anyhow!("unknown xtask command `{other}`")),
         None => Err(anyhow::anyhow!(
             "usage: cargo xtask <layers|codegen [--check]>"
