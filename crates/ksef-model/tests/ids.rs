@@ -1,5 +1,8 @@
 //! Identifier parsing, errors, serde and property tests.
 
+// Test code: a panic is a test failure, and skip notes go to stderr.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
 use std::str::FromStr;
 
 use ksef_model::ids::*;
