@@ -152,15 +152,18 @@ impl ContextIdentifier {
         }
     }
 
-    /// Parses `value` as the identifier kind named by `element` (the NIP part is checked leniently,
-    /// as KSeF TEST does).
+    /// Parses `value` as the identifier kind named by `element`. NIP checksums and internal-ID
+    /// check digits are not verified (the XSD patterns are the check; KSeF TEST accepts bad NIP
+    /// checksums).
     pub fn from_parts(element: &str, value: &str) -> Result<Self, AuthRequestError> {
         let id = |element: &'static str| {
             move |source: IdError| AuthRequestError::Identifier { element, source }
         };
         Ok(match element {
             "Nip" => ContextIdentifier::Nip(Nip::parse_lenient(value).map_err(id("Nip"))?),
-            "InternalId" => ContextIdentifier::InternalId(value.parse().map_err(id("InternalId"))?),
+            "InternalId" => ContextIdentifier::InternalId(
+                InternalId::parse_lenient(value).map_err(id("InternalId"))?,
+            ),
             "NipVatUe" => ContextIdentifier::NipVatUe(value.parse().map_err(id("NipVatUe"))?),
             "PeppolId" => ContextIdentifier::PeppolId(value.parse().map_err(id("PeppolId"))?),
             other => {

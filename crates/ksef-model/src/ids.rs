@@ -10,8 +10,8 @@
 //! NIPs with a bad checksum. [`Nip::from_str`] / [`Nip::new`] are strict (pattern **and** checksum);
 //! serde `Deserialize` and [`Nip::parse_lenient`] accept any NIP matching the OpenAPI pattern, and
 //! [`Nip::has_valid_checksum`] tells the two apart. [`Pesel`] has the same split (lenient = the OpenAPI
-//! pattern). Composite identifiers ([`InternalId`], [`NipVatUe`], [`KsefNumber`]) check their NIP part
-//! against the pattern only, for the same reason.
+//! pattern), and so has [`InternalId`] for its check digit. Composite identifiers ([`InternalId`],
+//! [`NipVatUe`], [`KsefNumber`]) check their NIP part against the pattern only, for the same reason.
 
 use std::fmt;
 use std::str::FromStr;
@@ -597,6 +597,9 @@ impl FromStr for Pesel {
 /// a check digit: weights 1,3,1,3,… over the 14 preceding digits, sum mod 10.
 ///
 /// The NIP part is checked against the pattern only (KSeF TEST accepts NIPs with bad checksums).
+/// [`FromStr`] also verifies the check digit; **deserialization** and [`InternalId::parse_lenient`]
+/// check only the OpenAPI pattern (the official UPO examples carry `5265877635-12345`, whose check
+/// digit is wrong), and [`InternalId::has_valid_checksum`] tells them apart.
 ///
 /// ```
 /// use ksef_model::ids::{InternalId, Nip};
@@ -607,7 +610,7 @@ impl FromStr for Pesel {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InternalId(String);
-string_id!(InternalId);
+string_id!(InternalId, lenient_de);
 
 impl InternalId {
     /// Builds the internal ID for a NIP and a four-digit subunit number (0–9999), computing the
@@ -627,6 +630,29 @@ impl InternalId {
             subunit,
             check
         )))
+    }
+
+    /// Parses checking only the OpenAPI pattern `^[1-9]((\d[1-9])|([1-9]\d))\d{7}-\d{5}$`.
+    pub fn parse_lenient(s: &str) -> Result<Self, IdError> {
+        let kind = IdKind::InternalId;
+        ensure_ascii(kind, s)?;
+        check_len(kind, s, 16, "16")?;
+        check_nip_pattern(kind, &s[..10])?;
+        check_literal(kind, s, 10, b'-', "'-' after the NIP")?;
+        check_digits(kind, s, 11, 16)?;
+        Ok(InternalId(s.to_owned()))
+    }
+
+    /// Whether the check digit is correct (always true for strictly parsed values).
+    pub fn has_valid_checksum(&self) -> bool {
+        let (expected, found) = self.check_digits();
+        expected == found
+    }
+
+    fn check_digits(&self) -> (u32, u32) {
+        let b = self.0.as_bytes();
+        let digits: Vec<u8> = b[..10].iter().chain(&b[11..15]).copied().collect();
+        (internal_id_check(&digits), digit(b[15]))
     }
 
     /// The NIP part (checked against the pattern only).
@@ -652,24 +678,16 @@ fn internal_id_check(digits14: &[u8]) -> u32 {
 impl FromStr for InternalId {
     type Err = IdError;
     fn from_str(s: &str) -> Result<Self, IdError> {
-        let kind = IdKind::InternalId;
-        ensure_ascii(kind, s)?;
-        check_len(kind, s, 16, "16")?;
-        check_nip_pattern(kind, &s[..10])?;
-        check_literal(kind, s, 10, b'-', "'-' after the NIP")?;
-        check_digits(kind, s, 11, 16)?;
-        let b = s.as_bytes();
-        let digits: Vec<u8> = b[..10].iter().chain(&b[11..15]).copied().collect();
-        let expected = internal_id_check(&digits);
-        let found = digit(b[15]);
+        let id = InternalId::parse_lenient(s)?;
+        let (expected, found) = id.check_digits();
         if expected != found {
             return Err(IdError::Checksum {
-                kind,
+                kind: IdKind::InternalId,
                 expected: format!("digit {expected}"),
                 found: format!("digit {found}"),
             });
         }
-        Ok(InternalId(s.to_owned()))
+        Ok(id)
     }
 }
 

@@ -149,6 +149,15 @@ fn internal_id() {
     assert!(InternalId::new(&built.nip(), 10000).is_err());
     assert!("6824515772_12343".parse::<InternalId>().is_err());
     assert!("0824515772-12343".parse::<InternalId>().is_err());
+    // The official UPO examples carry an internal ID with a wrong check digit.
+    let lenient = InternalId::parse_lenient("5265877635-12345").unwrap();
+    assert!(!lenient.has_valid_checksum());
+    assert!(id.has_valid_checksum());
+    assert_eq!(
+        serde_json::from_str::<InternalId>("\"5265877635-12345\"").unwrap(),
+        lenient
+    );
+    assert!(serde_json::from_str::<InternalId>("\"5265877635-1234\"").is_err());
     let json = serde_json::to_string(&id).unwrap();
     assert_eq!(json, "\"6824515772-12343\"");
     assert_eq!(serde_json::from_str::<InternalId>(&json).unwrap(), id);
