@@ -283,12 +283,33 @@ fn short_doc(desc: Option<&str>) -> Option<String> {
     }
 }
 
-/// Keeps rustdoc quiet: no bare brackets (intra-doc links), no raw HTML.
+/// Keeps rustdoc quiet: brackets that are not markdown links (`[text](url)`) are escaped so they
+/// are not read as intra-doc links, and `<`/`>` become entities (no raw HTML).
 fn sanitize_doc(s: &str) -> String {
-    s.replace('[', "\\[")
-        .replace(']', "\\]")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let chars: Vec<char> = s.chars().collect();
+    let mut keep = vec![false; chars.len()];
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '['
+            && let Some(len) = chars[i..].iter().position(|&c| c == ']')
+            && chars.get(i + len + 1) == Some(&'(')
+        {
+            keep[i] = true;
+            keep[i + len] = true;
+        }
+    }
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '[' | ']' if !keep[i] => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn doc_lines(out: &mut String, doc: &str) {
@@ -449,6 +470,8 @@ fn resolve(schema: &Value, hint: &str, extra: &mut Vec<(String, Value)>) -> Resu
 struct ApiGen<'a> {
     schemas: &'a Map<String, Value>,
     out: String,
+    /// Structs that cannot derive `Eq` (they contain an `f64`, directly or through a field type).
+    non_eq: BTreeSet<String>,
     /// Names of every type emitted (spec schemas and inline structs), for the round-trip registry.
     emitted: Vec<String>,
 }
@@ -458,15 +481,61 @@ impl<'a> ApiGen<'a> {
         Self {
             schemas,
             out: String::new(),
+            non_eq: BTreeSet::new(),
             emitted: Vec::new(),
         }
     }
 
+    /// Finds the structs that cannot derive `Eq`: a fixed point over field types.
+    fn compute_non_eq(&mut self) -> Result<()> {
+        let mut structs: Vec<(String, Vec<Ty>)> = Vec::new();
+        let mut queue: Vec<(String, Value)> = self
+            .schemas
+            .iter()
+            .filter(|(_, s)| s.get("properties").is_some())
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        while let Some((name, schema)) = queue.pop() {
+            let mut tys = Vec::new();
+            for (pname, p) in schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                tys.push(resolve(
+                    p,
+                    &format!("{name}{}", upper_camel(pname)),
+                    &mut queue,
+                )?);
+            }
+            structs.push((name, tys));
+        }
+        fn has(ty: &Ty, bad: &BTreeSet<String>) -> bool {
+            match ty {
+                Ty::F64 => true,
+                Ty::Named(n) => bad.contains(n),
+                Ty::Vec(t) | Ty::Map(t) | Ty::Option(t) => has(t, bad),
+                _ => false,
+            }
+        }
+        loop {
+            let before = self.non_eq.len();
+            for (name, tys) in &structs {
+                if tys.iter().any(|t| has(t, &self.non_eq)) {
+                    self.non_eq.insert(name.clone());
+                }
+            }
+            if self.non_eq.len() == before {
+                return Ok(());
+            }
+        }
+    }
+
     fn generate(mut self) -> Result<String> {
+        self.compute_non_eq()?;
         self.out.push_str(HEADER);
-        self.out.push_str(
-            "#![allow(clippy::enum_variant_names, clippy::doc_lazy_continuation, clippy::large_enum_variant)] // names and docs are KSeF's\n\n",
-        );
+        self.out.push('\n');
         self.out
             .push_str("use serde::{Deserialize, Serialize};\n\n");
         let mut extra = Vec::new();
@@ -663,6 +732,7 @@ impl<'a> ApiGen<'a> {
             bail!("{name}: free-form top-level maps are not supported");
         }
         let mut body = String::new();
+        let mut all_optional = true;
         for (pname, pschema) in props {
             let hint = format!("{name}{}", upper_camel(pname));
             let over = FIELD_OVERRIDES
@@ -679,8 +749,28 @@ impl<'a> ApiGen<'a> {
             let optional = !is_required || nullable;
             let fsnake = snake(pname);
             let ident = field_ident(&fsnake);
+            // The property's description, else the referenced schema's.
+            let referenced = ref_name(pschema)
+                .or_else(|| {
+                    pschema
+                        .get("allOf")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.first())
+                        .and_then(ref_name)
+                })
+                .and_then(|n| self.schemas.get(n));
             let mut fdoc = short_doc(pschema.get("description").and_then(Value::as_str))
+                .or_else(|| {
+                    short_doc(
+                        referenced
+                            .and_then(|r| r.get("description"))
+                            .and_then(Value::as_str),
+                    )
+                })
                 .unwrap_or_else(|| format!("`{pname}`."));
+            if pschema.get("deprecated") == Some(&Value::Bool(true)) {
+                fdoc.push_str("\n\nDeprecated by KSeF.");
+            }
             match over {
                 Some(Override::PlainString) => fdoc.push_str(
                     "\n\nA plain string although the spec refers to a validated type: KSeF's own example does not match it.",
@@ -711,6 +801,7 @@ impl<'a> ApiGen<'a> {
             if !attrs.is_empty() {
                 let _ = writeln!(body, "#[serde({})]", attrs.join(", "));
             }
+            all_optional &= optional;
             let ty = if optional {
                 Ty::Option(Box::new(base))
             } else {
@@ -721,7 +812,14 @@ impl<'a> ApiGen<'a> {
         doc_lines(&mut self.out, &doc);
         let _ = writeln!(
             self.out,
-            "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]\n#[serde(rename_all = \"camelCase\")]\npub struct {name} {{\n{body}}}\n"
+            "#[derive(Debug, Clone, PartialEq{}{}, Serialize, Deserialize)]\n#[serde(rename_all = \"camelCase\")]\npub struct {name} {{\n{body}}}\n",
+            if self.non_eq.contains(name) {
+                ""
+            } else {
+                ", Eq"
+            },
+            // All-optional structs (filters, mostly) can be built with `..Default::default()`.
+            if all_optional { ", Default" } else { "" }
         );
         self.emitted.push(name.to_string());
         Ok(())
@@ -1133,10 +1231,13 @@ mod tests {
     #[test]
     fn docs_take_first_paragraph_without_tables() {
         let d = short_doc(Some(
-            "| a | b |\n|---|---|\n\nFirst line\nsecond [x].\n\nMore.",
+            "| a | b |\n|---|---|\n\nFirst line\nsecond [x], [link](https://x.pl) <b>.\n\nMore.",
         ))
         .unwrap();
-        assert_eq!(d, "First line second \\[x\\].");
+        assert_eq!(
+            d,
+            "First line second \\[x\\], [link](https://x.pl) &lt;b&gt;."
+        );
     }
 
     #[test]
