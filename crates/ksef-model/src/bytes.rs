@@ -134,6 +134,19 @@ mod tests {
         assert!(err.contains("expected standard Base64"), "{err}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*") {
+            let _ = Base64Bytes::from_base64(&s);
+        }
+
+        #[test]
+        fn round_trips(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..100)) {
+            let b = Base64Bytes::new(bytes);
+            proptest::prop_assert_eq!(Base64Bytes::from_base64(&b.to_base64()).unwrap(), b);
+        }
+    }
+
     #[test]
     fn debug_hides_content() {
         let b = Base64Bytes::new(vec![1, 2, 3, 4]);

@@ -181,7 +181,7 @@ fn digits(s: &str, what: &'static str) -> Result<u32, &'static str> {
 
 fn parse_date_part(s: &str) -> Result<Date, &'static str> {
     let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    if !s.is_ascii() || b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return Err("the date must be YYYY-MM-DD");
     }
     let year = digits(&s[0..4], "the year must be four digits")?;
@@ -376,6 +376,31 @@ mod tests {
             serde_json::to_string(&t).unwrap(),
             "\"2025-07-11T12:23:56.5+02:00\""
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*") {
+            let _ = DateTime::parse(&s);
+            let _ = parse_date(&s);
+        }
+
+        #[test]
+        fn never_panics_near_valid(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9:.]{0,20}[Zz+-]?[0-9:ą]{0,6}") {
+            let _ = DateTime::parse(&s);
+            let _ = parse_date(&s[..10]);
+        }
+
+        #[test]
+        fn display_round_trips(secs in -30_000_000_000i64..250_000_000_000i64, nanos in 0u32..1_000_000_000, off in -86_399i32..86_399) {
+            let t = OffsetDateTime::from_unix_timestamp(secs).unwrap()
+                .replace_nanosecond(nanos).unwrap()
+                .to_offset(UtcOffset::from_whole_seconds(off / 60 * 60).unwrap());
+            if (0..=9999).contains(&t.year()) {
+                let d = DateTime::new(t);
+                proptest::prop_assert_eq!(DateTime::parse(&d.to_string()).unwrap(), d);
+            }
+        }
     }
 
     #[test]
