@@ -539,7 +539,11 @@ impl<'a> ApiGen<'a> {
         self.out
             .push_str("use serde::{Deserialize, Serialize};\n\n");
         let mut extra = Vec::new();
-        for (name, schema) in self.schemas {
+        // Sorted explicitly: the output must not depend on serde_json's map order (feature
+        // `preserve_order` would change it).
+        let mut sorted: Vec<(&String, &Value)> = self.schemas.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, schema) in sorted {
             self.emit_schema(name, schema, &mut extra)?;
         }
         // Inline object schemas found in properties (may nest further).
@@ -733,6 +737,8 @@ impl<'a> ApiGen<'a> {
         }
         let mut body = String::new();
         let mut all_optional = true;
+        let mut props: Vec<(&String, &Value)> = props.iter().collect();
+        props.sort_by(|a, b| a.0.cmp(b.0));
         for (pname, pschema) in props {
             let hint = format!("{name}{}", upper_camel(pname));
             let over = FIELD_OVERRIDES
@@ -826,7 +832,8 @@ impl<'a> ApiGen<'a> {
     }
 
     fn emit_registry(&mut self) {
-        let spec_names: Vec<&String> = self.schemas.keys().collect();
+        let mut spec_names: Vec<&String> = self.schemas.keys().collect();
+        spec_names.sort();
         let o = &mut self.out;
         o.push_str("/// The name of every schema in `components.schemas` of the spec, each a type in this module.\npub const SCHEMA_NAMES: &[&str] = &[\n");
         for n in &spec_names {
