@@ -206,6 +206,145 @@ impl Operation {
     pub fn by_name(name: &str) -> Option<&'static Operation> {
         OPERATIONS.iter().find(|op| op.name == name)
     }
+
+    /// Fills the path template with `values` (one per [`Operation::path_params`], in order),
+    /// percent-encoding every byte outside RFC 3986's unreserved set.
+    ///
+    /// ```
+    /// use ksef_model::operations::OperationId;
+    /// let op = OperationId::SessionInvoiceStatus.spec();
+    /// let path = op.fill_path(&["20250626-SO-2F14610000-242991F8C9-B4", "a b"])?;
+    /// assert_eq!(path, "/sessions/20250626-SO-2F14610000-242991F8C9-B4/invoices/a%20b");
+    /// # Ok::<(), ksef_model::operations::PathError>(())
+    /// ```
+    pub fn fill_path(&self, values: &[&str]) -> Result<String, PathError> {
+        if values.len() != self.path_params.len() {
+            return Err(PathError::WrongCount {
+                operation: self.name,
+                expected: self.path_params.len(),
+                found: values.len(),
+            });
+        }
+        let mut out = String::with_capacity(self.path.len() + 48);
+        let mut values = values.iter();
+        for (i, segment) in self.path.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            if segment.starts_with('{') {
+                let value = values.next().copied().unwrap_or_default();
+                if value.is_empty() {
+                    return Err(PathError::Empty {
+                        operation: self.name,
+                        param: segment.trim_matches(|c| c == '{' || c == '}').to_owned(),
+                    });
+                }
+                percent_encode_into(&mut out, value);
+            } else {
+                out.push_str(segment);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Matches a concrete request path (no query string, relative to the API base, e.g.
+    /// `/sessions/X/invoices`) against this operation's template; returns the path parameters
+    /// by name (percent-decoded) or `None` if it does not match.
+    pub fn match_path(&self, path: &str) -> Option<Vec<(&'static str, String)>> {
+        let mut params = Vec::new();
+        let mut template = self.path.split('/');
+        let mut actual = path.split('/');
+        loop {
+            match (template.next(), actual.next()) {
+                (None, None) => return Some(params),
+                (Some(t), Some(a)) if t.starts_with('{') => {
+                    if a.is_empty() {
+                        return None;
+                    }
+                    params.push((t.trim_matches(|c| c == '{' || c == '}'), percent_decode(a)?));
+                }
+                (Some(t), Some(a)) if t == a => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Finds the operation for a method and concrete path; where templates overlap
+    /// (`/sessions/{ref}/invoices/failed` vs `/sessions/{ref}/invoices/{invoiceReferenceNumber}`)
+    /// the one with more literal segments wins.
+    pub fn route(
+        method: Method,
+        path: &str,
+    ) -> Option<(&'static Operation, Vec<(&'static str, String)>)> {
+        OPERATIONS
+            .iter()
+            .filter(|op| op.method == method)
+            .filter_map(|op| op.match_path(path).map(|p| (op, p)))
+            .max_by_key(|(op, p)| {
+                (
+                    op.path.split('/').count() - p.len(),
+                    std::cmp::Reverse(op.id),
+                )
+            })
+    }
+}
+
+fn percent_encode_into(out: &mut String, value: &str) {
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn percent_decode(segment: &str) -> Option<String> {
+    if !segment.contains('%') {
+        return Some(segment.to_owned());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A path template could not be filled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The number of values differs from the number of path parameters.
+    #[error("operation {operation} takes {expected} path parameter(s), {found} given")]
+    WrongCount {
+        /// Operation name.
+        operation: &'static str,
+        /// Path parameters the template has.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
+    /// A path parameter value is empty.
+    #[error("operation {operation}: path parameter `{param}` is empty")]
+    Empty {
+        /// Operation name.
+        operation: &'static str,
+        /// The parameter.
+        param: String,
+    },
 }
 
 #[cfg(test)]
@@ -220,6 +359,49 @@ mod tests {
             assert_eq!(OperationId::ALL[i], op.id);
             assert_eq!(op.id.spec().name, op.name);
         }
+    }
+
+    #[test]
+    fn routes_concrete_paths_preferring_literals() {
+        let (op, p) = Operation::route(Method::Get, "/sessions/R1/invoices/failed").unwrap();
+        assert_eq!(op.id, OperationId::ListFailedSessionInvoices);
+        assert_eq!(p, vec![("referenceNumber", "R1".to_string())]);
+        let (op, p) = Operation::route(Method::Get, "/sessions/R1/invoices/E%2D1").unwrap();
+        assert_eq!(op.id, OperationId::SessionInvoiceStatus);
+        assert_eq!(p[1], ("invoiceReferenceNumber", "E-1".to_string()));
+        let (op, _) = Operation::route(Method::Delete, "/auth/sessions/current").unwrap();
+        assert_eq!(op.id, OperationId::RevokeCurrentAuthSession);
+        let (op, _) = Operation::route(Method::Get, "/auth/sessions").unwrap();
+        assert_eq!(op.id, OperationId::ListAuthSessions);
+        let (op, _) = Operation::route(Method::Get, "/invoices/ksef/X").unwrap();
+        assert_eq!(op.id, OperationId::DownloadInvoice);
+        assert!(Operation::route(Method::Get, "/sessions/R1/nope").is_none());
+        assert!(Operation::route(Method::Get, "/sessions//invoices").is_none());
+        assert!(Operation::route(Method::Get, "/sessions/%ZZ").is_none());
+        // Every template routes to itself.
+        for op in OPERATIONS {
+            let values: Vec<String> = op.path_params.iter().map(|p| format!("v-{p}")).collect();
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            let path = op.fill_path(&refs).unwrap();
+            let (found, params) = Operation::route(op.method, &path).unwrap();
+            assert_eq!(found.id, op.id, "{path}");
+            assert_eq!(params.len(), op.path_params.len());
+        }
+    }
+
+    #[test]
+    fn fill_path_errors() {
+        let op = OperationId::SessionStatus.spec();
+        assert!(matches!(
+            op.fill_path(&[]),
+            Err(PathError::WrongCount {
+                expected: 1,
+                found: 0,
+                ..
+            })
+        ));
+        assert!(matches!(op.fill_path(&[""]), Err(PathError::Empty { .. })));
+        assert_eq!(op.fill_path(&["a/b"]).unwrap(), "/sessions/a%2Fb");
     }
 
     #[test]
