@@ -1,0 +1,3 @@
+//! Per-call overhead bench (written once the per-operation methods land).
+
+fn main() {}
