@@ -417,7 +417,11 @@ impl Faktura {
             }
             total += found_net + vat_field.map_or(Decimal::ZERO, |v| v.1);
         }
-        if fa.p_13_11.is_none() && fa.p_13_5_group.is_none() && fa.p_15.get() != total {
+        if kind != TRodzajFaktury::Roz
+            && fa.p_13_11.is_none()
+            && fa.p_13_5_group.is_none()
+            && fa.p_15.get() != total
+        {
             errs.push(rule(
                 &[("Fa", None), ("P_15", None)],
                 Rule::TotalMismatch {

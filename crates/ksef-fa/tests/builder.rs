@@ -1,0 +1,234 @@
+//! Built invoices of every kind and every VAT rate validate (our rules and the official XSD).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use ksef_fa::builder::*;
+use ksef_fa::{Decimal, Faktura};
+use time::macros::{date, datetime};
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn base(b: InvoiceBuilder) -> InvoiceBuilder {
+    b.seller(
+        Seller::new(
+            "5261040828",
+            "Sprzedawca sp. z o.o.",
+            Address::pl("ul. Prosta 1", "00-001 Warszawa"),
+        )
+        .email("biuro@sprzedawca.pl"),
+    )
+    .buyer(
+        Buyer::nip("7740001454", "Nabywca S.A.")
+            .address(Address::pl("ul. Krzywa 2", "30-001 Kraków")),
+    )
+    .created_at(datetime!(2026-02-01 10:00 UTC))
+    .system_info("ksef-rs")
+}
+
+fn check(inv: &Faktura) {
+    inv.validate_at(date!(2026 - 03 - 01))
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", inv.to_xml()));
+    let xml = inv.to_xml();
+    assert_eq!(&Faktura::from_xml(&xml).unwrap(), inv);
+    if let Some(r) = common::xmllint(&xml) {
+        r.unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    }
+}
+
+#[test]
+fn vat_invoice_with_every_rate() {
+    let mut b = base(InvoiceBuilder::vat("FV/1/2026", date!(2026 - 02 - 01)))
+        .place("Warszawa")
+        .payment(
+            Payment::transfer(date!(2026 - 02 - 15))
+                .account("61109010140000071219812874", Some("Bank")),
+        )
+        .exemption(Exemption::Act("art. 43 ust. 1 pkt 37 ustawy o VAT".into()))
+        .note("Uwagi", "Dziękujemy");
+    for (i, rate) in VatRate::ALL.iter().enumerate() {
+        b = b.line(Line::new(format!("Pozycja {i}"), d("3"), d("33.33"), *rate).unit("szt."));
+    }
+    let inv = b.build().unwrap();
+    let fa = &inv.fa;
+    // 23 % and 22 % share P_13_1: VAT computed per rate from the net sums
+    let g1 = fa.p_13_1_group.as_ref().unwrap();
+    assert_eq!(g1.p_13_1.get(), d("199.98"));
+    assert_eq!(g1.p_14_1.get(), d("23.00") + d("22.00")); // 99.99 × 23 % = 22.9977, × 22 % = 21.9978
+    assert_eq!(fa.p_13_7.unwrap().get(), d("99.99"));
+    assert_eq!(fa.p_13_10.unwrap().get(), d("99.99"));
+    assert_eq!(
+        inv.fa.adnotacje.p_18,
+        ksef_fa::model::TWybor12::V1,
+        "oo line sets reverse charge"
+    );
+    check(&inv);
+}
+
+#[test]
+fn rounding_is_half_up_on_the_rate_sum() {
+    // three lines of 0.05 net at 23 %: VAT from the sum 0.15 → 0.0345 → 0.03 (not 3 × 0.01)
+    let mut b = base(InvoiceBuilder::vat("FV/2/2026", date!(2026 - 02 - 01)));
+    for _ in 0..3 {
+        b = b.line(Line::new("x", d("1"), d("0.05"), VatRate::V23));
+    }
+    let inv = b.build().unwrap();
+    assert_eq!(
+        inv.fa.p_13_1_group.as_ref().unwrap().p_14_1.get(),
+        d("0.03")
+    );
+    // 0.5 grosza rounds up: 0.50 net at 23 % → 0.115 → 0.12
+    let inv = base(InvoiceBuilder::vat("FV/3/2026", date!(2026 - 02 - 01)))
+        .line(Line::new("x", d("1"), d("0.50"), VatRate::V23))
+        .build()
+        .unwrap();
+    assert_eq!(
+        inv.fa.p_13_1_group.as_ref().unwrap().p_14_1.get(),
+        d("0.12")
+    );
+    assert_eq!(inv.fa.p_15.get(), d("0.62"));
+    check(&inv);
+}
+
+#[test]
+fn foreign_currency_vat_in_pln() {
+    let inv = base(InvoiceBuilder::vat("FV/4/2026", date!(2026 - 02 - 01)))
+        .currency("EUR", Some(d("4.2567")))
+        .line(Line::new("Consulting", d("10"), d("100"), VatRate::V23))
+        .build()
+        .unwrap();
+    let g = inv.fa.p_13_1_group.as_ref().unwrap();
+    assert_eq!(g.p_14_1.get(), d("230.00"));
+    assert_eq!(g.p_14_1_w.unwrap().get(), d("979.04"));
+    check(&inv);
+}
+
+#[test]
+fn correction_invoice() {
+    let inv = base(InvoiceBuilder::correction(
+        "FK/1/2026",
+        date!(2026 - 02 - 10),
+        CorrectedInvoice {
+            issue_date: date!(2026 - 02 - 01),
+            number: "FV/1/2026".into(),
+            ksef_number: Some("5261040828-20260201-0A1B2C3D4E5F-1A".into()),
+        },
+        "Rabat",
+    ))
+    .line_before(Line::new("Usługa", d("1"), d("100"), VatRate::V23))
+    .line(Line::new("Usługa", d("1"), d("80"), VatRate::V23))
+    .build()
+    .unwrap();
+    let g = inv.fa.p_13_1_group.as_ref().unwrap();
+    assert_eq!(g.p_13_1.get(), d("-20.00"));
+    assert_eq!(g.p_14_1.get(), d("-4.60"));
+    assert_eq!(inv.fa.p_15.get(), d("-24.60"));
+    assert_eq!(inv.fa.fa_wiersz.len(), 2);
+    check(&inv);
+}
+
+#[test]
+fn advance_invoice_splits_over_rates() {
+    let inv = base(InvoiceBuilder::advance(
+        "FZ/1/2026",
+        date!(2026 - 02 - 01),
+        d("1000.00"),
+    ))
+    .line(Line::new("Towar A", d("1"), d("1000"), VatRate::V23))
+    .line(Line::new("Towar B", d("1"), d("1000"), VatRate::V8))
+    .build()
+    .unwrap();
+    let fa = &inv.fa;
+    let (a, b) = (
+        fa.p_13_1_group.as_ref().unwrap(),
+        fa.p_13_2_group.as_ref().unwrap(),
+    );
+    // order gross 1230 + 1080 = 2310; 1000 × 1230/2310 = 532.47; rest 467.53
+    assert_eq!(a.p_13_1.get() + a.p_14_1.get(), d("532.47"));
+    assert_eq!(b.p_13_2.get() + b.p_14_2.get(), d("467.53"));
+    assert_eq!(a.p_14_1.get(), d("99.57")); // 532.47 × 23/123
+    assert_eq!(fa.p_15.get(), d("1000.00"));
+    assert!(fa.zamowienie.is_some());
+    check(&inv);
+}
+
+#[test]
+fn settlement_invoice() {
+    let inv = base(InvoiceBuilder::settlement(
+        "FR/1/2026",
+        date!(2026 - 02 - 20),
+    ))
+    .line(Line::new("Towar A", d("1"), d("1000"), VatRate::V23))
+    .advance_invoice(AdvanceRef {
+        ksef_number: None,
+        number: "FZ/1/2026".into(),
+        gross: d("1000.00"),
+    })
+    .build()
+    .unwrap();
+    assert_eq!(inv.fa.p_15.get(), d("230.00"));
+    check(&inv);
+}
+
+#[test]
+fn simplified_invoice_with_nip_only() {
+    let inv = base(InvoiceBuilder::simplified(
+        "P/1/2026",
+        date!(2026 - 02 - 01),
+    ))
+    .buyer(Buyer::nip_only("7740001454"))
+    .line(Line::new("Kawa", d("2"), d("10.00"), VatRate::V8))
+    .payment(
+        Payment::default()
+            .form(PaymentForm::V1)
+            .paid_on(date!(2026 - 02 - 01)),
+    )
+    .build()
+    .unwrap();
+    check(&inv);
+}
+
+#[test]
+fn foreign_and_eu_buyers_and_third_party() {
+    let inv = base(InvoiceBuilder::vat("FV/5/2026", date!(2026 - 02 - 01)))
+        .buyer(
+            Buyer::new(
+                BuyerId::Eu {
+                    country: "DE".into(),
+                    vat: "123456789".into(),
+                },
+                "GmbH",
+            )
+            .address(Address::new("DE", "Hauptstr. 1, Berlin")),
+        )
+        .third_party(ThirdParty::new(
+            "9542751368",
+            "Odbiorca",
+            ThirdPartyRole::V2,
+        ))
+        .line(Line::new("WDT", d("1"), d("500"), VatRate::V0Wdt))
+        .build()
+        .unwrap();
+    assert_eq!(inv.fa.p_13_6_2.unwrap().get(), d("500.00"));
+    check(&inv);
+}
+
+#[test]
+fn builder_errors_name_the_field() {
+    let e = base(InvoiceBuilder::vat("FV/6/2026", date!(2026 - 02 - 01)))
+        .buyer(Buyer::nip("123", "X"))
+        .build()
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("Podmiot2/DaneIdentyfikacyjne/NIP: \"123\""),
+        "{e}"
+    );
+    let e = base(InvoiceBuilder::vat("FV/6/2026", date!(2026 - 02 - 01)))
+        .line(Line::new("x", d("1"), d("1"), VatRate::Zw))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("Zwolnienie/P_19"), "{e}");
+}
