@@ -175,6 +175,29 @@ impl ContextIdentifier {
     }
 }
 
+impl From<&ContextIdentifier> for crate::api::AuthenticationContextIdentifier {
+    fn from(c: &ContextIdentifier) -> Self {
+        use crate::api::AuthenticationContextIdentifierType as T;
+        crate::api::AuthenticationContextIdentifier {
+            r#type: match c {
+                ContextIdentifier::Nip(_) => T::Nip,
+                ContextIdentifier::InternalId(_) => T::InternalId,
+                ContextIdentifier::NipVatUe(_) => T::NipVatUe,
+                ContextIdentifier::PeppolId(_) => T::PeppolId,
+            },
+            value: c.value().to_owned(),
+        }
+    }
+}
+
+impl TryFrom<&crate::api::AuthenticationContextIdentifier> for ContextIdentifier {
+    type Error = AuthRequestError;
+    /// Validates the API's `{type, value}` pair (unknown types are an error).
+    fn try_from(a: &crate::api::AuthenticationContextIdentifier) -> Result<Self, Self::Error> {
+        ContextIdentifier::from_parts(a.r#type.as_str(), &a.value)
+    }
+}
+
 /// How KSeF identifies the authenticating subject from the signing certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SubjectIdentifierType {
@@ -672,6 +695,20 @@ mod tests {
 
     fn challenge() -> ReferenceNumber {
         "20250604-CR-461EA5B000-537A6BA15D-D7".parse().unwrap()
+    }
+
+    #[test]
+    fn api_context_conversion() {
+        let c = ContextIdentifier::NipVatUe("5265877635-ATU12345678".parse().unwrap());
+        let api = crate::api::AuthenticationContextIdentifier::from(&c);
+        assert_eq!(
+            serde_json::to_value(&api).unwrap(),
+            serde_json::json!({"type": "NipVatUe", "value": "5265877635-ATU12345678"})
+        );
+        assert_eq!(ContextIdentifier::try_from(&api).unwrap(), c);
+        let bad: crate::api::AuthenticationContextIdentifier =
+            serde_json::from_value(serde_json::json!({"type": "Pesel", "value": "1"})).unwrap();
+        assert!(ContextIdentifier::try_from(&bad).is_err());
     }
 
     #[test]

@@ -184,6 +184,28 @@ impl FromStr for FormCode {
     }
 }
 
+impl From<FormCode> for crate::api::FormCode {
+    fn from(f: FormCode) -> Self {
+        crate::api::FormCode {
+            schema_version: f.schema_version().to_owned(),
+            system_code: f.system_code().to_owned(),
+            value: f.value().to_owned(),
+        }
+    }
+}
+
+impl From<&crate::api::FormCode> for FormCode {
+    fn from(f: &crate::api::FormCode) -> Self {
+        FormCode::from_parts(&f.system_code, &f.schema_version, &f.value)
+    }
+}
+
+impl From<crate::api::FormCode> for FormCode {
+    fn from(f: crate::api::FormCode) -> Self {
+        FormCode::from(&f)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Wire<S> {
@@ -241,8 +263,11 @@ mod tests {
                 json,
                 serde_json::json!({"systemCode": sc, "schemaVersion": sv, "value": v})
             );
-            let back: FormCode = serde_json::from_value(json).unwrap();
+            let back: FormCode = serde_json::from_value(json.clone()).unwrap();
             assert_eq!(back, f);
+            let api: crate::api::FormCode = serde_json::from_value(json).unwrap();
+            assert_eq!(FormCode::from(&api), f);
+            assert_eq!(crate::api::FormCode::from(f.clone()), api);
             let ns = f.namespace().unwrap();
             assert_eq!(FormCode::from_root(ns, f.root_element().unwrap()), Some(f));
         }

@@ -1,7 +1,7 @@
 //! Validated identifier newtypes: [`Nip`], [`Pesel`], [`InternalId`], [`NipVatUe`], [`PeppolId`],
 //! [`KsefNumber`], [`ReferenceNumber`] and [`Sha256Base64`].
 //!
-//! Every type parses with [`FromStr`], prints with [`Display`] and (de)serializes as a JSON string.
+//! Every type parses with [`FromStr`], prints with [`Display`](fmt::Display) and (de)serializes as a JSON string.
 //! Invalid input gives an [`IdError`] naming the identifier kind and what is wrong.
 //!
 //! # Strict and lenient NIP/PESEL
