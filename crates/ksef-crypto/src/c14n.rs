@@ -477,15 +477,6 @@ pub(crate) fn element_qname<'d>(el: Node<'_, 'd>) -> &'d str {
     &rest[..end]
 }
 
-/// The prefix an element was written with ("" when unprefixed).
-#[allow(dead_code)] // used by the xades module
-pub(crate) fn element_prefix<'d>(el: Node<'_, 'd>) -> &'d str {
-    element_qname(el)
-        .split_once(':')
-        .map(|(p, _)| p)
-        .unwrap_or("")
-}
-
 fn attr_qname<'d>(el: Node<'_, 'd>, a: &roxmltree::Attribute<'_, 'd>) -> &'d str {
     el.document()
         .input_text()
@@ -574,8 +565,6 @@ mod tests {
         let d = parse("<p:a xmlns:p='u'><b/></p:a>").unwrap();
         let r = d.root_element();
         assert_eq!(element_qname(r), "p:a");
-        assert_eq!(element_prefix(r), "p");
-        assert_eq!(element_prefix(r.first_child().unwrap()), "");
     }
 
     #[test]

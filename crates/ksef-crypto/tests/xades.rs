@@ -1,0 +1,345 @@
+//! XAdES: verification of every third-party fixture (fixtures/xades/manifest.json), our own
+//! signatures (round trip, snapshot with a fixed clock and key, tampering), and xmlsec1 as an
+//! independent verifier of what we produce.
+
+// Test code: a panic is a test failure, and skip notes go to stderr.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ksef_crypto::cert::Certificate;
+use ksef_crypto::keys::PrivateKey;
+use ksef_crypto::signer::{InMemorySigner, SignatureAlgorithm, Signer, SignerError};
+use ksef_crypto::xades::{self, FixedClock, InvalidSignature, SignOptions, XadesError};
+use time::macros::datetime;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/xades")
+}
+
+fn read(rel: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn signer(base: &str) -> InMemorySigner {
+    let key = PrivateKey::from_pem(&read(&format!("{base}.key.pem")), None).unwrap();
+    let cert = Certificate::from_pem(&read(&format!("{base}.cert.pem"))).unwrap();
+    InMemorySigner::new(key, cert).unwrap()
+}
+
+fn fixed() -> SignOptions {
+    SignOptions::default().with_clock(FixedClock(datetime!(2026-11-25 02:17:23 UTC)))
+}
+
+#[test]
+fn manifest_fixtures_verify_and_negatives_are_rejected() {
+    let manifest: serde_json::Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+    let files = manifest["files"].as_array().unwrap();
+    assert!(files.len() >= 34);
+    for f in files {
+        let name = f["file"].as_str().unwrap();
+        assert_eq!(f["expected"]["verdict"], "valid", "{name}");
+        let v = xades::verify(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cert = Certificate::from_pem(&read(f["cert"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            v.certificate().der(),
+            cert.der(),
+            "{name}: signer certificate"
+        );
+        assert!(v.signing_time().is_some(), "{name}: SigningTime");
+        assert!(v.signing_time().unwrap().year() == 2026, "{name}");
+    }
+    let negatives = manifest["negative"].as_array().unwrap();
+    assert!(negatives.len() >= 27);
+    for f in negatives {
+        let name = f["file"].as_str().unwrap();
+        assert_eq!(f["expected"]["verdict"], "invalid", "{name}");
+        let err = xades::verify(&read(name)).expect_err(name);
+        let code = err.ksef_code().unwrap();
+        assert!(matches!(code, 9103 | 9105), "{name}: {err} ({code})");
+        // The reason must fit the mutation.
+        let case = f["case"].as_str().unwrap_or("");
+        let ok = match case {
+            "a" | "b" => matches!(
+                err,
+                XadesError::InvalidSignature(InvalidSignature::DigestMismatch(_))
+            ),
+            // signxml signs KeyInfo too, so there the KeyInfo reference digest fails first.
+            "c" | "g" => matches!(
+                err,
+                XadesError::InvalidSignature(
+                    InvalidSignature::SigningCertificate(_)
+                        | InvalidSignature::SignatureMismatch
+                        | InvalidSignature::DigestMismatch(_)
+                )
+            ),
+            "d" => matches!(
+                err,
+                XadesError::InvalidSignature(InvalidSignature::SignatureMismatch)
+            ),
+            "e" | "e2" => matches!(err, XadesError::TooManySignatures(2)),
+            "f" => matches!(
+                err,
+                XadesError::InvalidSignature(InvalidSignature::ExternalReference(_))
+            ),
+            _ => true,
+        };
+        assert!(
+            ok,
+            "{name} (case {case}) rejected for the wrong reason: {err}"
+        );
+        eprintln!("{name}: {err}");
+    }
+}
+
+const INPUTS: &[&str] = &[
+    "input/auth-token-request.xml",
+    "input/auth-token-request-pretty.xml",
+];
+
+#[test]
+fn sign_then_verify_rsa_ec_pss() {
+    for base in ["xmlsec1cli-rsa-seal", "xmlsec1cli-ec-personal", "pss"] {
+        let s = if base == "pss" {
+            signer("xmlsec1cli-rsa-seal").with_rsa_pss().unwrap()
+        } else {
+            signer(base)
+        };
+        for input in INPUTS {
+            let doc = read(input);
+            let signed = xades::sign_with(&doc, &s, &fixed()).unwrap();
+            // The input is kept byte for byte around the inserted signature.
+            let text = std::str::from_utf8(&signed).unwrap();
+            let at = text.find("<ds:Signature ").unwrap();
+            assert_eq!(&signed[..at], &doc[..at]);
+            let doc_text = std::str::from_utf8(&doc).unwrap();
+            let close = doc_text.rfind("</AuthTokenRequest>").unwrap();
+            assert_eq!(&doc_text[..close], &text[..at]);
+            assert!(text.ends_with(&doc_text[close..]));
+            assert!(text[at..].contains("</ds:Signature></AuthTokenRequest>"));
+
+            let v = xades::verify(&signed).unwrap_or_else(|e| panic!("{base} {input}: {e}"));
+            assert_eq!(v.certificate().der(), s.certificate_der());
+            assert_eq!(v.signing_time(), Some(datetime!(2026-11-25 02:17:23 UTC)));
+            assert_eq!(v.signature_method(), s.algorithm().uri());
+        }
+    }
+}
+
+#[test]
+fn ecdsa_signature_value_is_raw_r_s() {
+    let s = signer("xmlsec1cli-ec-seal");
+    assert_eq!(s.algorithm(), SignatureAlgorithm::EcdsaP256Sha256);
+    assert_eq!(s.sign(b"data").unwrap().len(), 64);
+}
+
+#[test]
+fn snapshot_with_fixed_clock_and_key() {
+    // RSA PKCS#1 v1.5 and RFC 6979 ECDSA are deterministic, so the whole output is.
+    let doc = read("input/auth-token-request.xml");
+    for (base, snap) in [
+        ("xmlsec1cli-rsa-seal", "signed-rsa.xml"),
+        ("xmlsec1cli-ec-seal", "signed-ec.xml"),
+    ] {
+        let signed = xades::sign_with(&doc, &signer(base), &fixed()).unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/snapshots")
+            .join(snap);
+        if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &signed).unwrap();
+        }
+        let want = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1)", path.display()));
+        assert_eq!(
+            String::from_utf8_lossy(&signed),
+            String::from_utf8_lossy(&want),
+            "{snap} changed (review, then UPDATE_SNAPSHOTS=1)"
+        );
+    }
+}
+
+#[test]
+fn self_closing_root_and_prolog_kept() {
+    let doc = b"<?xml version=\"1.0\"?>\n<!-- c --><r xmlns=\"urn:r\" a=\"1\"/>\n";
+    let signed = xades::sign_with(doc, &signer("xmlsec1cli-ec-seal"), &fixed()).unwrap();
+    let text = String::from_utf8(signed.clone()).unwrap();
+    assert!(text.starts_with(
+        "<?xml version=\"1.0\"?>\n<!-- c --><r xmlns=\"urn:r\" a=\"1\"><ds:Signature"
+    ));
+    assert!(text.ends_with("</ds:Signature></r>\n"));
+    xades::verify(&signed).unwrap();
+}
+
+#[test]
+fn tampering_is_detected() {
+    let s = signer("xmlsec1cli-rsa-seal");
+    let signed = xades::sign_with(&read(INPUTS[0]), &s, &fixed()).unwrap();
+    let text = String::from_utf8(signed).unwrap();
+
+    let nip = text.replace("5265877635</Nip>", "5265877641</Nip>");
+    assert!(matches!(
+        xades::verify(nip.as_bytes()),
+        Err(XadesError::InvalidSignature(InvalidSignature::DigestMismatch(u))) if u.is_empty()
+    ));
+    let time = text.replace("2026-11-25T02:17:23Z", "2026-11-25T02:17:24Z");
+    assert!(matches!(
+        xades::verify(time.as_bytes()),
+        Err(XadesError::InvalidSignature(InvalidSignature::DigestMismatch(u))) if u == "#SignedProperties"
+    ));
+    // A changed SignedInfo byte (the algorithm attribute of a transform) breaks the signature.
+    let si = text.replacen("<ds:Reference URI=\"\">", "<ds:Reference URI=\"\" >", 1);
+    xades::verify(si.as_bytes()).unwrap(); // whitespace inside a tag is not significant
+    let start = text.find("<ds:SignatureValue>").unwrap() + 19;
+    let mut sv = text.clone().into_bytes();
+    sv[start + 5] = if sv[start + 5] == b'A' { b'B' } else { b'A' };
+    assert!(matches!(
+        xades::verify(&sv),
+        Err(XadesError::InvalidSignature(
+            InvalidSignature::SignatureMismatch
+        ))
+    ));
+    // Signing twice is refused (KSeF accepts exactly one signature).
+    assert!(matches!(
+        xades::sign(text.as_bytes(), &s),
+        Err(XadesError::CannotSign(_))
+    ));
+}
+
+#[test]
+fn key_must_match_certificate() {
+    let key = PrivateKey::from_pem(&read("xmlsec1cli-ec-seal.key.pem"), None).unwrap();
+    let cert = Certificate::from_pem(&read("xmlsec1cli-ec-personal.cert.pem")).unwrap();
+    assert!(matches!(
+        InMemorySigner::new(key, cert),
+        Err(SignerError::KeyMismatch)
+    ));
+    let key = PrivateKey::from_pem(&read("xmlsec1cli-rsa-seal.key.pem"), None).unwrap();
+    let cert = Certificate::from_pem(&read("ksef2-rsa-seal.cert.pem")).unwrap();
+    assert!(matches!(
+        InMemorySigner::new(key, cert),
+        Err(SignerError::KeyMismatch)
+    ));
+    assert!(signer("xmlsec1cli-ec-seal").with_rsa_pss().is_err());
+}
+
+/// A signer outside this process: the key is only reachable through a closure, as with an HSM.
+struct RemoteSigner {
+    inner: InMemorySigner,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Signer for RemoteSigner {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.inner.algorithm()
+    }
+    fn certificate_der(&self) -> &[u8] {
+        self.inner.certificate_der()
+    }
+    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.sign(data)
+    }
+}
+
+#[test]
+fn custom_signer_plugs_in() {
+    let remote = RemoteSigner {
+        inner: signer("xmlsec1cli-ec-seal"),
+        calls: Default::default(),
+    };
+    let signed = xades::sign(&read(INPUTS[0]), &remote).unwrap();
+    assert_eq!(remote.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    xades::verify(&signed).unwrap();
+
+    struct Broken(Vec<u8>);
+    impl Signer for Broken {
+        fn algorithm(&self) -> SignatureAlgorithm {
+            SignatureAlgorithm::EcdsaP256Sha256
+        }
+        fn certificate_der(&self) -> &[u8] {
+            &self.0
+        }
+        fn sign(&self, _: &[u8]) -> Result<Vec<u8>, SignerError> {
+            Err(SignerError::Failed("card removed".into()))
+        }
+    }
+    let broken = Broken(remote.inner.certificate_der().to_vec());
+    assert!(matches!(
+        xades::sign(&read(INPUTS[0]), &broken),
+        Err(XadesError::Signer(SignerError::Failed(_)))
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// xmlsec1 as an independent verifier.
+
+fn oracles_required() -> bool {
+    std::env::var("KSEF_REQUIRE_ORACLES").is_ok_and(|v| v == "1")
+}
+
+fn xmlsec1_verify(cert_pem: &Path, file: &Path) -> bool {
+    Command::new("xmlsec1")
+        .args([
+            "--verify",
+            "--enabled-key-data",
+            "x509",
+            "--enabled-reference-uris",
+            "empty,same-doc",
+            "--id-attr:Id",
+            "http://uri.etsi.org/01903/v1.3.2#:SignedProperties",
+            "--trusted-pem",
+        ])
+        .arg(cert_pem)
+        .args(["--verification-gmt-time", "2027-01-01 00:00:00"])
+        .arg(file)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn xmlsec1_accepts_our_signatures_and_rejects_tampered_ones() {
+    if Command::new("xmlsec1").arg("--version").output().is_err() {
+        assert!(
+            !oracles_required(),
+            "xmlsec1 missing but KSEF_REQUIRE_ORACLES=1"
+        );
+        eprintln!("note: xmlsec1 not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for base in [
+        "xmlsec1cli-rsa-seal",
+        "xmlsec1cli-ec-seal",
+        "ksef2-ec-personal",
+    ] {
+        let s = signer(base);
+        let cert = fixtures().join(format!("{base}.cert.pem"));
+        for (i, input) in INPUTS.iter().enumerate() {
+            let signed = xades::sign(&read(input), &s).unwrap();
+            let good = dir.path().join(format!("{base}-{i}.xml"));
+            std::fs::write(&good, &signed).unwrap();
+            assert!(
+                xmlsec1_verify(&cert, &good),
+                "xmlsec1 rejected {}",
+                good.display()
+            );
+
+            // One byte of signed content changed: the NIP's last digit.
+            let text = String::from_utf8(signed).unwrap();
+            let at = text.find("</Nip>").unwrap() - 1;
+            let mut bad = text.into_bytes();
+            bad[at] = if bad[at] == b'5' { b'6' } else { b'5' };
+            let badf = dir.path().join(format!("{base}-{i}-bad.xml"));
+            std::fs::write(&badf, &bad).unwrap();
+            assert!(
+                !xmlsec1_verify(&cert, &badf),
+                "xmlsec1 accepted a tampered file"
+            );
+            assert!(xades::verify(&bad).is_err());
+        }
+    }
+}
