@@ -359,3 +359,57 @@ fn unpatched_xsd_validates_nip_and_internal_id_contexts() {
     assert!(ok, "xmllint rejected generated requests:\n{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = AuthTokenRequest::parse(&bytes);
+        }
+
+        #[test]
+        fn mutated_requests_never_panic(pos in any::<prop::sample::Index>(), len in 0usize..32, junk in "[<>/&;a-zA-Z0-9: =\"'#.x-]{0,16}") {
+            let xml = all_requests()[17].to_xml().unwrap();
+            let p = pos.index(xml.len());
+            let end = (p + len).min(xml.len());
+            let mut m = xml[..p].to_vec();
+            m.extend_from_slice(junk.as_bytes());
+            m.extend_from_slice(&xml[end..]);
+            let _ = AuthTokenRequest::parse(&m);
+        }
+
+        #[test]
+        fn ip_strings_never_panic(s in "[0-9./-]{0,40}") {
+            let _ = s.parse::<Ip4Range>();
+            let _ = s.parse::<Ip4Mask>();
+        }
+
+        #[test]
+        fn generated_policies_round_trip(
+            addrs in proptest::collection::vec(any::<u32>(), 0..=10),
+            ranges in proptest::collection::vec((any::<u32>(), any::<u32>()), 0..=10),
+            masks in proptest::collection::vec((any::<u32>(), 0u8..=32), 0..=10),
+        ) {
+            let ips = AllowedIps {
+                ip4_addresses: addrs.into_iter().map(Ipv4Addr::from).collect(),
+                ip4_ranges: ranges
+                    .into_iter()
+                    .map(|(a, b)| Ip4Range::new(Ipv4Addr::from(a.min(b)), Ipv4Addr::from(a.max(b))).unwrap())
+                    .collect(),
+                ip4_masks: masks
+                    .into_iter()
+                    .map(|(a, p)| Ip4Mask::new(Ipv4Addr::from(a), p).unwrap())
+                    .collect(),
+            };
+            let req = AuthTokenRequest::builder(challenge(), contexts()[0].clone())
+                .allowed_ips(Some(ips))
+                .build()
+                .unwrap();
+            let xml = req.to_xml().unwrap();
+            prop_assert_eq!(AuthTokenRequest::parse(&xml).unwrap(), req);
+        }
+    }
+}
