@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::name::Name;
 
-use crate::keys::PublicKey;
+use crate::keys::{PrivateKey, PublicKey};
 use crate::{Error, Result};
 
 /// A parsed X.509 certificate together with its exact DER bytes.
@@ -212,6 +212,24 @@ impl Certificate {
         PublicKey::from_spki_der(&self.spki_der()?)
     }
 
+    /// Checks this certificate's signature with `issuer`'s public key (pass `self` for a
+    /// self-signed certificate). Supports SHA-256 with RSA PKCS#1 v1.5 or ECDSA P-256.
+    pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<()> {
+        let tbs = self
+            .inner
+            .tbs_certificate()
+            .to_der()
+            .map_err(|e| Error::InvalidCertificate(format!("cannot encode: {e}")))?;
+        let sig = self
+            .inner
+            .signature()
+            .as_bytes()
+            .ok_or_else(|| Error::InvalidCertificate("signature has unused bits".into()))?;
+        issuer
+            .public_key()?
+            .verify_x509(self.inner.signature_algorithm(), &tbs, sig)
+    }
+
     /// Whether subject and issuer are the same name (a self-issued, usually self-signed certificate).
     pub fn is_self_issued(&self) -> bool {
         self.subject_name() == self.issuer_name()
@@ -406,6 +424,404 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
     }
     let _ = writeln!(s, "-----END {label}-----");
     s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distinguished names and certificate issuance
+
+/// The subject attributes KSeF uses (and `GET /certificates/enrollments/data` returns), written in
+/// a fixed order. Empty optional fields are left out.
+///
+/// Encoding: `countryName` and `serialNumber` as PrintableString (when printable), the rest as
+/// UTF8String; `uniqueIdentifier` (2.5.4.45) is written as a UTF8String of the text KSeF gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DistinguishedName {
+    /// commonName (2.5.4.3), required.
+    pub common_name: String,
+    /// countryName (2.5.4.6), two letters, required.
+    pub country_name: String,
+    /// givenName (2.5.4.42).
+    pub given_name: Option<String>,
+    /// surname (2.5.4.4).
+    pub surname: Option<String>,
+    /// serialNumber (2.5.4.5), e.g. `TINPL-1234567890` or `PNOPL-80010112345`.
+    pub serial_number: Option<String>,
+    /// uniqueIdentifier (2.5.4.45).
+    pub unique_identifier: Option<String>,
+    /// organizationName (2.5.4.10).
+    pub organization_name: Option<String>,
+    /// organizationIdentifier (2.5.4.97), e.g. `VATPL-1234567890`.
+    pub organization_identifier: Option<String>,
+}
+
+/// A person's identifier in a personal certificate's `serialNumber`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonId {
+    /// A NIP (10 digits): `TINPL-<NIP>`.
+    Nip(String),
+    /// A PESEL (11 digits): `PNOPL-<PESEL>`.
+    Pesel(String),
+}
+
+fn digits(s: &str, n: usize, what: &str) -> Result<()> {
+    if s.len() == n && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "{what} must be {n} digits, got {s:?}"
+        )))
+    }
+}
+
+impl DistinguishedName {
+    /// A personal (signature) certificate subject: givenName, surname, serialNumber
+    /// (`TINPL-<NIP>` or `PNOPL-<PESEL>`), commonName, `C=PL`.
+    pub fn personal(
+        given_name: &str,
+        surname: &str,
+        id: PersonId,
+        common_name: &str,
+    ) -> Result<Self> {
+        let serial = match id {
+            PersonId::Nip(n) => {
+                digits(&n, 10, "NIP")?;
+                format!("TINPL-{n}")
+            }
+            PersonId::Pesel(p) => {
+                digits(&p, 11, "PESEL")?;
+                format!("PNOPL-{p}")
+            }
+        };
+        Ok(Self {
+            common_name: common_name.to_owned(),
+            country_name: "PL".into(),
+            given_name: Some(given_name.to_owned()),
+            surname: Some(surname.to_owned()),
+            serial_number: Some(serial),
+            ..Self::default()
+        })
+    }
+
+    /// A seal (organisation) certificate subject: organizationName, organizationIdentifier
+    /// `VATPL-<NIP>`, commonName, `C=PL`.
+    pub fn seal(organization_name: &str, nip: &str, common_name: &str) -> Result<Self> {
+        digits(nip, 10, "NIP")?;
+        Ok(Self {
+            common_name: common_name.to_owned(),
+            country_name: "PL".into(),
+            organization_name: Some(organization_name.to_owned()),
+            organization_identifier: Some(format!("VATPL-{nip}")),
+            ..Self::default()
+        })
+    }
+
+    /// The X.501 name. RDN order (first to last): C, CN, serialNumber, surname, givenName,
+    /// uniqueIdentifier, organizationIdentifier, O — so that the RFC 4514 string reads like the
+    /// reference test certificates (`2.5.4.42=Jan,2.5.4.4=Kowalski,2.5.4.5=TINPL-…,CN=…,C=PL`).
+    pub fn to_name(&self) -> Result<Name> {
+        if self.common_name.trim().is_empty() {
+            return Err(Error::InvalidInput("commonName must not be empty".into()));
+        }
+        if self.country_name.len() != 2
+            || !self.country_name.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            return Err(Error::InvalidInput(format!(
+                "countryName must be two capital letters, got {:?}",
+                self.country_name
+            )));
+        }
+        let attrs: [(&str, Option<&str>); 8] = [
+            ("2.5.4.6", Some(self.country_name.as_str())),
+            ("2.5.4.3", Some(self.common_name.as_str())),
+            ("2.5.4.5", self.serial_number.as_deref()),
+            ("2.5.4.4", self.surname.as_deref()),
+            ("2.5.4.42", self.given_name.as_deref()),
+            ("2.5.4.45", self.unique_identifier.as_deref()),
+            ("2.5.4.97", self.organization_identifier.as_deref()),
+            ("2.5.4.10", self.organization_name.as_deref()),
+        ];
+        let mut seq = x509_cert::name::RdnSequence::default();
+        for (oid, value) in attrs {
+            let Some(value) = value.filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let oid = const_oid::ObjectIdentifier::new(oid)
+                .map_err(|e| Error::InvalidInput(format!("bad OID {oid}: {e}")))?;
+            let printable = value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
+            let tag = if (oid.to_string() == "2.5.4.6" || oid.to_string() == "2.5.4.5") && printable
+            {
+                der::Tag::PrintableString
+            } else {
+                der::Tag::Utf8String
+            };
+            let any = der::Any::new(tag, value.as_bytes())
+                .map_err(|e| Error::InvalidInput(format!("cannot encode {oid}: {e}")))?;
+            let mut rdn = x509_cert::name::RelativeDistinguishedName::default();
+            rdn.insert(AttributeTypeAndValue { oid, value: any })
+                .map_err(|e| Error::InvalidInput(format!("cannot encode {oid}: {e}")))?;
+            seq.push(rdn);
+        }
+        // Name has no public constructor without x509-cert's `hazmat` feature: go through DER.
+        let der = seq
+            .to_der()
+            .map_err(|e| Error::InvalidInput(format!("cannot encode name: {e}")))?;
+        Name::from_der(&der).map_err(|e| Error::InvalidInput(format!("cannot encode name: {e}")))
+    }
+}
+
+/// What a certificate is for; sets the keyUsage and basicConstraints extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateUse {
+    /// Signing (XAdES, KSeF `Authentication` certificates): keyUsage digitalSignature.
+    DigitalSignature,
+    /// Non-repudiation (KSeF `Offline` certificates for KOD II): keyUsage nonRepudiation.
+    NonRepudiation,
+    /// Both digitalSignature and nonRepudiation (typical of qualified certificates).
+    SignatureAndNonRepudiation,
+    /// A certification authority (the simulator's issuer): keyCertSign, cRLSign, CA:true.
+    Ca,
+}
+
+/// Options for issuing a certificate.
+#[derive(Clone, Debug)]
+pub struct IssueOptions {
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// Serial number bytes (big-endian, positive); random 8 bytes when `None`.
+    pub serial: Option<Vec<u8>>,
+    /// The intended use.
+    pub usage: CertificateUse,
+}
+
+impl IssueOptions {
+    /// KSeF's test-certificate defaults: valid from one hour ago for two years, random serial,
+    /// digitalSignature (and nonRepudiation).
+    pub fn test_defaults() -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            not_before: now - time::Duration::hours(1),
+            not_after: now + time::Duration::days(730),
+            serial: None,
+            usage: CertificateUse::SignatureAndNonRepudiation,
+        }
+    }
+}
+
+/// A self-signed test certificate (accepted by KSeF TEST only) for `subject`, signed with `key`
+/// (RSA: sha256WithRSAEncryption; P-256: ecdsa-with-SHA256).
+pub fn self_signed(
+    key: &PrivateKey,
+    subject: &DistinguishedName,
+    opts: &IssueOptions,
+) -> Result<Certificate> {
+    let name = subject.to_name()?;
+    issue_inner(key, name.clone(), name, &key.public_key(), opts)
+}
+
+/// A self-signed personal test certificate (see [`DistinguishedName::personal`]) with
+/// [`IssueOptions::test_defaults`].
+pub fn test_personal(
+    key: &PrivateKey,
+    given_name: &str,
+    surname: &str,
+    id: PersonId,
+) -> Result<Certificate> {
+    let cn = format!("{given_name} {surname}");
+    let dn = DistinguishedName::personal(given_name, surname, id, &cn)?;
+    self_signed(key, &dn, &IssueOptions::test_defaults())
+}
+
+/// A self-signed seal test certificate (see [`DistinguishedName::seal`]) with
+/// [`IssueOptions::test_defaults`].
+pub fn test_seal(key: &PrivateKey, organization_name: &str, nip: &str) -> Result<Certificate> {
+    let dn = DistinguishedName::seal(organization_name, nip, organization_name)?;
+    self_signed(key, &dn, &IssueOptions::test_defaults())
+}
+
+/// Issues a certificate for `subject` / `subject_key`, signed by the CA (`ca_key`, `ca_cert`).
+/// The simulator uses this to turn CSRs into KSeF certificates. Fails with
+/// [`Error::KeyMismatch`] if `ca_key` does not belong to `ca_cert`.
+pub fn issue(
+    ca_key: &PrivateKey,
+    ca_cert: &Certificate,
+    subject: &Name,
+    subject_key: &PublicKey,
+    opts: &IssueOptions,
+) -> Result<Certificate> {
+    ca_key.check_matches(ca_cert)?;
+    issue_inner(
+        ca_key,
+        ca_cert.subject_name().clone(),
+        subject.clone(),
+        subject_key,
+        opts,
+    )
+}
+
+fn issue_inner(
+    signer_key: &PrivateKey,
+    issuer: Name,
+    subject: Name,
+    subject_key: &PublicKey,
+    opts: &IssueOptions,
+) -> Result<Certificate> {
+    use x509_cert::builder::{Builder as _, CertificateBuilder};
+    if opts.not_after <= opts.not_before {
+        return Err(Error::InvalidInput(
+            "notAfter must be later than notBefore".into(),
+        ));
+    }
+    let serial_bytes = match &opts.serial {
+        Some(b) => b.clone(),
+        None => {
+            let mut b = vec![0u8; 8];
+            getrandom::fill(&mut b)
+                .map_err(|e| Error::InvalidInput(format!("system random generator failed: {e}")))?;
+            b[0] &= 0x7f;
+            b[0] |= 0x01; // positive, and no leading zero so the length stays 8
+            b
+        }
+    };
+    let serial = x509_cert::serial_number::SerialNumber::new(&serial_bytes)
+        .map_err(|e| Error::InvalidInput(format!("bad serial number: {e}")))?;
+    let to_time = |t: OffsetDateTime| {
+        x509_cert::time::Time::try_from(std::time::SystemTime::from(t))
+            .map_err(|e| Error::InvalidInput(format!("bad validity time: {e}")))
+    };
+    let validity =
+        x509_cert::time::Validity::new(to_time(opts.not_before)?, to_time(opts.not_after)?);
+    let spki_der = subject_key.to_spki_der()?;
+    let spki = spki::SubjectPublicKeyInfoOwned::from_der(&spki_der)
+        .map_err(|e| Error::InvalidInput(format!("bad public key: {e}")))?;
+    let profile = Profile {
+        issuer,
+        subject,
+        usage: opts.usage,
+    };
+    let builder = CertificateBuilder::new(profile, serial, validity, spki)
+        .map_err(|e| Error::InvalidInput(format!("cannot build certificate: {e}")))?;
+    let signer = X509Signer::new(signer_key)?;
+    let cert = builder
+        .build::<_, RawSignature>(&signer)
+        .map_err(|e| Error::Sign(format!("cannot sign certificate: {e}")))?;
+    Certificate::from_x509(cert)
+}
+
+struct Profile {
+    issuer: Name,
+    subject: Name,
+    usage: CertificateUse,
+}
+
+impl x509_cert::builder::profile::BuilderProfile for Profile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        spk: spki::SubjectPublicKeyInfoRef<'_>,
+        issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
+        tbs: &x509_cert::TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<x509_cert::ext::Extension>> {
+        use x509_cert::ext::ToExtension as _;
+        use x509_cert::ext::pkix::{
+            AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+        };
+        let mut exts = Vec::new();
+        let ca = self.usage == CertificateUse::Ca;
+        exts.push(
+            BasicConstraints {
+                ca,
+                path_len_constraint: None,
+            }
+            .to_extension(tbs.subject(), &exts)?,
+        );
+        let ku = match self.usage {
+            CertificateUse::DigitalSignature => KeyUsages::DigitalSignature.into(),
+            CertificateUse::NonRepudiation => KeyUsages::NonRepudiation.into(),
+            CertificateUse::SignatureAndNonRepudiation => {
+                KeyUsages::DigitalSignature | KeyUsages::NonRepudiation
+            }
+            CertificateUse::Ca => KeyUsages::KeyCertSign | KeyUsages::CRLSign,
+        };
+        exts.push(KeyUsage(ku).to_extension(tbs.subject(), &exts)?);
+        let ski = SubjectKeyIdentifier::try_from(spk)?;
+        exts.push(ski.to_extension(tbs.subject(), &exts)?);
+        let aki = SubjectKeyIdentifier::try_from(issuer_spk)?;
+        exts.push(
+            AuthorityKeyIdentifier {
+                key_identifier: Some(aki.0),
+                ..Default::default()
+            }
+            .to_extension(tbs.subject(), &exts)?,
+        );
+        Ok(exts)
+    }
+}
+
+/// Adapts a [`PrivateKey`] to the `signature` traits the x509-cert builders want, for both key
+/// types at once.
+pub(crate) struct X509Signer<'a> {
+    key: &'a PrivateKey,
+    spki: Vec<u8>,
+}
+
+impl<'a> X509Signer<'a> {
+    pub(crate) fn new(key: &'a PrivateKey) -> Result<Self> {
+        Ok(Self {
+            key,
+            spki: key.public_key().to_spki_der()?,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct SpkiBytes(Vec<u8>);
+
+impl spki::EncodePublicKey for SpkiBytes {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        Ok(der::Document::try_from(self.0.as_slice())?)
+    }
+}
+
+impl signature::Keypair for X509Signer<'_> {
+    type VerifyingKey = SpkiBytes;
+    fn verifying_key(&self) -> SpkiBytes {
+        SpkiBytes(self.spki.clone())
+    }
+}
+
+impl spki::DynSignatureAlgorithmIdentifier for X509Signer<'_> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<spki::AlgorithmIdentifierOwned> {
+        Ok(self.key.x509_scheme().1)
+    }
+}
+
+pub(crate) struct RawSignature(Vec<u8>);
+
+impl spki::SignatureBitStringEncoding for RawSignature {
+    fn to_bitstring(&self) -> der::Result<der::asn1::BitString> {
+        der::asn1::BitString::from_bytes(&self.0)
+    }
+}
+
+impl signature::Signer<RawSignature> for X509Signer<'_> {
+    fn try_sign(&self, msg: &[u8]) -> std::result::Result<RawSignature, signature::Error> {
+        self.key
+            .sign(self.key.x509_scheme().0, msg)
+            .map(RawSignature)
+            .map_err(|_| signature::Error::new())
+    }
 }
 
 #[cfg(test)]

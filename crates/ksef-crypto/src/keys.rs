@@ -378,3 +378,138 @@ impl KeyBundle {
         })
     }
 }
+
+/// How a signature is computed; see [`PrivateKey::sign`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureScheme {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (`sha256WithRSAEncryption`).
+    RsaPkcs1Sha256,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (KOD II).
+    RsaPssSha256,
+    /// ECDSA P-256 with SHA-256, DER-encoded (X.509, CSRs).
+    EcdsaP256Sha256Der,
+    /// ECDSA P-256 with SHA-256 as raw r‖s, 64 bytes (IEEE P1363: XMLDSig, KOD II).
+    EcdsaP256Sha256P1363,
+}
+
+impl PrivateKey {
+    /// Signs `message` (hashing it with SHA-256) with `scheme`, which must fit the key type.
+    pub fn sign(&self, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>> {
+        use sha2::{Digest, Sha256};
+        use signature::Signer as _;
+        match (self, scheme) {
+            (PrivateKey::Rsa(k), SignatureScheme::RsaPkcs1Sha256) => {
+                let digest = Sha256::digest(message);
+                k.sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
+                    .map_err(|e| Error::Sign(format!("RSA PKCS#1 v1.5: {e}")))
+            }
+            (PrivateKey::Rsa(k), SignatureScheme::RsaPssSha256) => {
+                let digest = Sha256::digest(message);
+                k.sign_with_rng(
+                    &mut getrandom::SysRng,
+                    rsa::pss::Pss::<Sha256>::new_with_salt(32),
+                    &digest,
+                )
+                .map_err(|e| Error::Sign(format!("RSA-PSS: {e}")))
+            }
+            (PrivateKey::P256(k), SignatureScheme::EcdsaP256Sha256Der) => {
+                let sig: p256::ecdsa::Signature = k
+                    .try_sign(message)
+                    .map_err(|e| Error::Sign(format!("ECDSA: {e}")))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
+            (PrivateKey::P256(k), SignatureScheme::EcdsaP256Sha256P1363) => {
+                let sig: p256::ecdsa::Signature = k
+                    .try_sign(message)
+                    .map_err(|e| Error::Sign(format!("ECDSA: {e}")))?;
+                Ok(sig.to_bytes().to_vec())
+            }
+            (k, s) => Err(Error::UnsupportedAlgorithm(format!(
+                "signature scheme {s:?} with a {} key",
+                k.algorithm()
+            ))),
+        }
+    }
+
+    /// The scheme this key uses for X.509 certificates and CSRs (PKCS#1 v1.5 for RSA, DER ECDSA
+    /// for P-256) and its AlgorithmIdentifier.
+    pub(crate) fn x509_scheme(&self) -> (SignatureScheme, spki::AlgorithmIdentifierOwned) {
+        match self {
+            PrivateKey::Rsa(_) => (
+                SignatureScheme::RsaPkcs1Sha256,
+                spki::AlgorithmIdentifierOwned {
+                    oid: const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+                    parameters: Some(der::asn1::Null.into()),
+                },
+            ),
+            PrivateKey::P256(_) => (
+                SignatureScheme::EcdsaP256Sha256Der,
+                spki::AlgorithmIdentifierOwned {
+                    oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+                    parameters: None,
+                },
+            ),
+        }
+    }
+}
+
+impl PublicKey {
+    /// Verifies `signature` over `message` (SHA-256) with `scheme`.
+    pub fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        use signature::Verifier as _;
+        let bad = |e: &dyn std::fmt::Display| Error::BadSignature(e.to_string());
+        match (self, scheme) {
+            (PublicKey::Rsa(k), SignatureScheme::RsaPkcs1Sha256) => k
+                .verify(
+                    rsa::Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(message),
+                    signature,
+                )
+                .map_err(|e| bad(&e)),
+            (PublicKey::Rsa(k), SignatureScheme::RsaPssSha256) => k
+                .verify(
+                    rsa::pss::Pss::<Sha256>::new_with_salt(32),
+                    &Sha256::digest(message),
+                    signature,
+                )
+                .map_err(|e| bad(&e)),
+            (PublicKey::P256(k), SignatureScheme::EcdsaP256Sha256Der) => {
+                let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|e| bad(&e))?;
+                k.verify(message, &sig).map_err(|e| bad(&e))
+            }
+            (PublicKey::P256(k), SignatureScheme::EcdsaP256Sha256P1363) => {
+                let sig = p256::ecdsa::Signature::from_slice(signature).map_err(|e| bad(&e))?;
+                k.verify(message, &sig).map_err(|e| bad(&e))
+            }
+            (_, s) => Err(Error::UnsupportedAlgorithm(format!(
+                "signature scheme {s:?} for this key type"
+            ))),
+        }
+    }
+
+    /// Verifies an X.509/PKCS#10 signature given its AlgorithmIdentifier OID (SHA-256 with RSA
+    /// PKCS#1 v1.5, RSA-PSS with SHA-256, or ECDSA with SHA-256).
+    pub(crate) fn verify_x509(
+        &self,
+        alg: &spki::AlgorithmIdentifierOwned,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<()> {
+        use const_oid::db::rfc5912;
+        let scheme = if alg.oid == rfc5912::SHA_256_WITH_RSA_ENCRYPTION {
+            SignatureScheme::RsaPkcs1Sha256
+        } else if alg.oid == rfc5912::ID_RSASSA_PSS {
+            SignatureScheme::RsaPssSha256
+        } else if alg.oid == rfc5912::ECDSA_WITH_SHA_256 {
+            SignatureScheme::EcdsaP256Sha256Der
+        } else {
+            return Err(Error::UnsupportedAlgorithm(format!(
+                "signature algorithm {}",
+                alg.oid
+            )));
+        };
+        self.verify(scheme, message, signature)
+    }
+}
