@@ -283,6 +283,29 @@ fn short_doc(desc: Option<&str>) -> Option<String> {
     }
 }
 
+/// `(value, description)` rows of the markdown tables in a description (KSeF documents enum
+/// values as `| Wartość | Opis |` tables).
+fn table_docs(desc: Option<&str>) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    for line in desc.unwrap_or("").lines() {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
+        if let [key, doc, ..] = cells.as_slice() {
+            let key = key.trim_matches('`');
+            if key.is_empty() || key.starts_with("---") || doc.is_empty() {
+                continue;
+            }
+            let doc = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+            rows.push((key.to_string(), doc));
+        }
+    }
+    rows
+}
+
 /// Keeps rustdoc quiet: brackets that are not markdown links (`[text](url)`) are escaped so they
 /// are not read as intra-doc links, and `<`/`>` become entities (no raw HTML).
 fn sanitize_doc(s: &str) -> String {
@@ -659,8 +682,16 @@ impl<'a> ApiGen<'a> {
             "#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[non_exhaustive]\n",
         );
         let _ = writeln!(o, "pub enum {name} {{");
+        let value_docs = table_docs(schema.get("description").and_then(Value::as_str));
         for (ident, v) in &variants {
-            let _ = writeln!(o, "/// `{v}`\n{ident},");
+            match value_docs.iter().find(|(k, _)| k == v) {
+                Some((_, d)) => {
+                    let _ = writeln!(o, "/// `{v}`: {}\n{ident},", sanitize_doc(d));
+                }
+                None => {
+                    let _ = writeln!(o, "/// `{v}`\n{ident},");
+                }
+            }
         }
         o.push_str(
             "/// A value this SDK version does not know, kept verbatim.\nUnknown(String),\n}\n\n",
@@ -1244,6 +1275,21 @@ mod tests {
         assert_eq!(
             d,
             "First line second \\[x\\], [link](https://x.pl) &lt;b&gt;."
+        );
+    }
+
+    #[test]
+    fn enum_value_docs_from_tables() {
+        let rows = table_docs(Some(
+            "Opis.\n| Wartość | Opis |\n| --- | --- |\n| `Token` | Token   KSeF. |\n| Other | Inna. |\n",
+        ));
+        assert_eq!(
+            rows,
+            vec![
+                ("Wartość".to_string(), "Opis".to_string()),
+                ("Token".to_string(), "Token KSeF.".to_string()),
+                ("Other".to_string(), "Inna.".to_string()),
+            ]
         );
     }
 

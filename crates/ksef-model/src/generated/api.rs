@@ -346,19 +346,19 @@ pub struct AuthenticationListResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AuthenticationMethod {
-    /// `Token`
+    /// `Token`: Token KSeF.
     Token,
-    /// `TrustedProfile`
+    /// `TrustedProfile`: Profil Zaufany.
     TrustedProfile,
-    /// `InternalCertificate`
+    /// `InternalCertificate`: Certyfikat KSeF.
     InternalCertificate,
-    /// `QualifiedSignature`
+    /// `QualifiedSignature`: Podpis kwalifikowany.
     QualifiedSignature,
-    /// `QualifiedSeal`
+    /// `QualifiedSeal`: Pieczęć kwalifikowana.
     QualifiedSeal,
-    /// `PersonalSignature`
+    /// `PersonalSignature`: Podpis osobisty.
     PersonalSignature,
-    /// `PeppolSignature`
+    /// `PeppolSignature`: Podpis dostawcy usług Peppol.
     PeppolSignature,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -451,13 +451,13 @@ impl<'de> Deserialize<'de> for AuthenticationMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AuthenticationMethodCategory {
-    /// `XadesSignature`
+    /// `XadesSignature`: Uwierzytelnienie podpisem Xades.
     XadesSignature,
-    /// `NationalNode`
+    /// `NationalNode`: Uwierzytelnienie za pomocą Węzła Krajowego (login.gov.pl).
     NationalNode,
-    /// `Token`
+    /// `Token`: Uwierzytelnienie tokenem.
     Token,
-    /// `Other`
+    /// `Other`: Uwierzytelnienie inną metodą.
     Other,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -589,15 +589,15 @@ pub struct AuthenticationTokenRefreshResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AuthenticationTokenStatus {
-    /// `Pending`
+    /// `Pending`: Token został utworzony ale jest jeszcze w trakcie aktywacji i nadawania uprawnień. Nie może być jeszcze wykorzystywany do uwierzytelniania.
     Pending,
-    /// `Active`
+    /// `Active`: Token jest aktywny i może być wykorzystywany do uwierzytelniania.
     Active,
-    /// `Revoking`
+    /// `Revoking`: Token jest w trakcie unieważniania. Nie może już być wykorzystywany do uwierzytelniania.
     Revoking,
-    /// `Revoked`
+    /// `Revoked`: Token został unieważniony i nie może być wykorzystywany do uwierzytelniania.
     Revoked,
-    /// `Failed`
+    /// `Failed`: Nie udało się aktywować tokena. Należy wygenerować nowy token, obecny nie może być wykorzystywany do uwierzytelniania.
     Failed,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -787,13 +787,13 @@ pub struct BlockContextAuthenticationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum BuyerIdentifierType {
-    /// `Nip`
+    /// `Nip`: 10 cyfrowy numer NIP
     Nip,
-    /// `VatUe`
+    /// `VatUe`: Identyfikator VAT UE podmiotu unijnego
     VatUe,
-    /// `Other`
+    /// `Other`: Inny identyfikator
     Other,
-    /// `None`
+    /// `None`: Brak identyfikatora nabywcy
     None,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -971,13 +971,13 @@ pub struct CertificateListItem {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum CertificateListItemStatus {
-    /// `Active`
+    /// `Active`: Certyfikat jest aktywny i może zostać użyty do uwierzytelnienia lub realizacji operacji w trybie offline (w zależności od typu certyfikatu).
     Active,
-    /// `Blocked`
+    /// `Blocked`: Certyfikat został zablokowany i nie może zostać użyty do uwierzytelnienia i realizacji operacji w trybie offline. Status przejściowy do czasu zakończenia procesu unieważniania.
     Blocked,
-    /// `Revoked`
+    /// `Revoked`: Certyfikat został unieważniony i nie może zostać użyty do uwierzytelnienia i realizacji operacji w trybie offline.
     Revoked,
-    /// `Expired`
+    /// `Expired`: Certyfikat wygasł i nie może zostać użyty do uwierzytelnienia i realizacji operacji w trybie offline.
     Expired,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -1056,11 +1056,11 @@ impl<'de> Deserialize<'de> for CertificateListItemStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum CertificateRevocationReason {
-    /// `Unspecified`
+    /// `Unspecified`: Nieokreślony.
     Unspecified,
-    /// `Superseded`
+    /// `Superseded`: Certyfikat został zastąpiony przez inny.
     Superseded,
-    /// `KeyCompromise`
+    /// `KeyCompromise`: Klucz prywatny powiązany z certyfikatem został skompromitowany.
     KeyCompromise,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -1414,13 +1414,13 @@ pub struct CollectiveIdentifiersQueryResponseItem {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum CommonSessionStatus {
-    /// `InProgress`
+    /// `InProgress`: Sesja aktywna.
     InProgress,
-    /// `Succeeded`
+    /// `Succeeded`: Sesja przetworzona poprawnie. W trakcie przetwarzania sesji nie wystąpiły żadne błędy, ale część faktur nadal mogła zostać odrzucona.
     Succeeded,
-    /// `Failed`
+    /// `Failed`: Sesja nie przetworzona z powodu błędów. Na etapie rozpoczynania lub kończenia sesji wystąpiły błędy, które nie pozwoliły na jej poprawne przetworzenie.
     Failed,
-    /// `Cancelled`
+    /// `Cancelled`: Sesja anulowania. Został przekroczony czas na wysyłkę w sesji wsadowej, lub nie przesłano żadnych faktur w sesji interaktywnej.
     Cancelled,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -3851,7 +3851,7 @@ impl<'de> Deserialize<'de> for EntityRolesParentEntityIdentifierType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EntitySubjectByFingerprintDetailsType {
-    /// `EntityByFingerprint`
+    /// `EntityByFingerprint`: Podmiot identyfikowany odciskiem palca pieczęci kwalifikowanej.
     EntityByFingerprint,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -3924,7 +3924,7 @@ impl<'de> Deserialize<'de> for EntitySubjectByFingerprintDetailsType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EntitySubjectByIdentifierDetailsType {
-    /// `EntityByIdentifier`
+    /// `EntityByIdentifier`: Podmiot identyfikowany numerem NIP.
     EntityByIdentifier,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -3997,9 +3997,9 @@ impl<'de> Deserialize<'de> for EntitySubjectByIdentifierDetailsType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EntitySubjectDetailsType {
-    /// `EntityByIdentifier`
+    /// `EntityByIdentifier`: Podmiot identyfikowany numerem NIP.
     EntityByIdentifier,
-    /// `EntityByFingerprint`
+    /// `EntityByFingerprint`: Podmiot identyfikowany odciskiem palca pieczęci kwalifikowanej.
     EntityByFingerprint,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -4316,11 +4316,11 @@ pub struct EuEntityPermissionSubjectDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum EuEntityPermissionSubjectDetailsType {
-    /// `PersonByFingerprintWithIdentifier`
+    /// `PersonByFingerprintWithIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL, ale mająca NIP lub PESEL.
     PersonByFingerprintWithIdentifier,
-    /// `PersonByFingerprintWithoutIdentifier`
+    /// `PersonByFingerprintWithoutIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL i niemająca NIP ani PESEL.
     PersonByFingerprintWithoutIdentifier,
-    /// `EntityByFingerprint`
+    /// `EntityByFingerprint`: Podmiot identyfikowany odciskiem palca pieczęci kwalifikowanej.
     EntityByFingerprint,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -5574,11 +5574,11 @@ pub struct InvoiceQueryDateRange {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum InvoiceQueryDateType {
-    /// `Issue`
+    /// `Issue`: Data wystawienia faktury.
     Issue,
-    /// `Invoicing`
+    /// `Invoicing`: Data przyjęcia faktury w systemie KSeF (do dalszego przetwarzania).
     Invoicing,
-    /// `PermanentStorage`
+    /// `PermanentStorage`: Data trwałego zapisu faktury w repozytorium systemu KSeF.
     PermanentStorage,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -5698,11 +5698,11 @@ pub struct InvoiceQueryFilters {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum InvoiceQueryFormType {
-    /// `FA`
+    /// `FA`: Faktura VAT
     Fa,
-    /// `PEF`
+    /// `PEF`: Faktura PEF
     Pef,
-    /// `FA_RR`
+    /// `FA_RR`: Faktura RR
     FaRr,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -5779,13 +5779,13 @@ impl<'de> Deserialize<'de> for InvoiceQueryFormType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum InvoiceQuerySubjectType {
-    /// `Subject1`
+    /// `Subject1`: Podmiot 1 - sprzedawca
     Subject1,
-    /// `Subject2`
+    /// `Subject2`: Podmiot 2 - nabywca
     Subject2,
-    /// `Subject3`
+    /// `Subject3`: Podmiot 3
     Subject3,
-    /// `SubjectAuthorized`
+    /// `SubjectAuthorized`: Podmiot upoważniony
     SubjectAuthorized,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -5885,29 +5885,29 @@ pub struct InvoiceStatusInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum InvoiceType {
-    /// `Vat`
+    /// `Vat`: (FA) Podstawowa
     Vat,
-    /// `Zal`
+    /// `Zal`: (FA) Zaliczkowa
     Zal,
-    /// `Kor`
+    /// `Kor`: (FA) Korygująca
     Kor,
-    /// `Roz`
+    /// `Roz`: (FA) Rozliczeniowa
     Roz,
-    /// `Upr`
+    /// `Upr`: (FA) Uproszczona
     Upr,
-    /// `KorZal`
+    /// `KorZal`: (FA) Korygująca fakturę zaliczkową
     KorZal,
-    /// `KorRoz`
+    /// `KorRoz`: (FA) Korygująca fakturę rozliczeniową
     KorRoz,
-    /// `VatPef`
+    /// `VatPef`: (PEF) Podstawowa
     VatPef,
-    /// `VatPefSp`
+    /// `VatPefSp`: (PEF) Specjalizowana
     VatPefSp,
-    /// `KorPef`
+    /// `KorPef`: (PEF) Korygująca
     KorPef,
-    /// `VatRr`
+    /// `VatRr`: (FA_RR) Podstawowa
     VatRr,
-    /// `KorVatRr`
+    /// `KorVatRr`: (FA_RR) Korygująca
     KorVatRr,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -6092,9 +6092,9 @@ impl<'de> Deserialize<'de> for InvoicingMode {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum KsefCertificateType {
-    /// `Authentication`
+    /// `Authentication`: Certyfikat używany do uwierzytelnienia w systemie.
     Authentication,
-    /// `Offline`
+    /// `Offline`: Certyfikat używany wyłącznie do potwierdzania autentyczności wystawcy i integralności faktury w trybie offline
     Offline,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -6816,11 +6816,11 @@ pub struct PersonPermissionSubjectDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PersonPermissionSubjectDetailsType {
-    /// `PersonByIdentifier`
+    /// `PersonByIdentifier`: Osoba fizyczna posługująca się Profilem Zaufanym lub certyfikatem zawierającym identyfikator NIP lub PESEL.
     PersonByIdentifier,
-    /// `PersonByFingerprintWithIdentifier`
+    /// `PersonByFingerprintWithIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL, ale mająca NIP lub PESEL.
     PersonByFingerprintWithIdentifier,
-    /// `PersonByFingerprintWithoutIdentifier`
+    /// `PersonByFingerprintWithoutIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL i niemająca NIP ani PESEL.
     PersonByFingerprintWithoutIdentifier,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -7596,9 +7596,9 @@ pub struct PersonRemoveRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PersonSubjectByFingerprintDetailsType {
-    /// `PersonByFingerprintWithIdentifier`
+    /// `PersonByFingerprintWithIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL, ale mająca NIP lub PESEL.
     PersonByFingerprintWithIdentifier,
-    /// `PersonByFingerprintWithoutIdentifier`
+    /// `PersonByFingerprintWithoutIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL i niemająca NIP ani PESEL.
     PersonByFingerprintWithoutIdentifier,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -7676,11 +7676,11 @@ impl<'de> Deserialize<'de> for PersonSubjectByFingerprintDetailsType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PersonSubjectDetailsType {
-    /// `PersonByIdentifier`
+    /// `PersonByIdentifier`: Osoba fizyczna posługująca się Profilem Zaufanym lub certyfikatem zawierającym identyfikator NIP lub PESEL.
     PersonByIdentifier,
-    /// `PersonByFingerprintWithIdentifier`
+    /// `PersonByFingerprintWithIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL, ale mająca NIP lub PESEL.
     PersonByFingerprintWithIdentifier,
-    /// `PersonByFingerprintWithoutIdentifier`
+    /// `PersonByFingerprintWithoutIdentifier`: Osoba fizyczna posługująca się certyfikatem niezawierającym identyfikatora NIP ani PESEL i niemająca NIP ani PESEL.
     PersonByFingerprintWithoutIdentifier,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -8335,9 +8335,9 @@ pub struct PublicKeyCertificate {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum PublicKeyCertificateUsage {
-    /// `KsefTokenEncryption`
+    /// `KsefTokenEncryption`: Szyfrowanie tokenów KSeF przesyłanych w trakcie procesu uwierzytelniania.
     KsefTokenEncryption,
-    /// `SymmetricKeyEncryption`
+    /// `SymmetricKeyEncryption`: Szyfrowanie klucza symetrycznego wykorzystywanego do szyfrowania przesyłanych faktur.
     SymmetricKeyEncryption,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -8830,9 +8830,9 @@ pub struct SessionStatusResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum SessionType {
-    /// `Online`
+    /// `Online`: Wysyłka interaktywna (pojedyncze faktury).
     Online,
-    /// `Batch`
+    /// `Batch`: Wysyłka wsadowa (paczka faktur).
     Batch,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -8979,9 +8979,9 @@ pub type Sha256HashBase64 = crate::ids::Sha256Base64;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum SortOrder {
-    /// `Asc`
+    /// `Asc`: Sortowanie rosnąco.
     Asc,
-    /// `Desc`
+    /// `Desc`: Sortowanie malejąco.
     Desc,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -10395,15 +10395,15 @@ pub struct TestDataUpdateCertificateRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ThirdSubjectIdentifierType {
-    /// `Nip`
+    /// `Nip`: 10 cyfrowy numer NIP
     Nip,
-    /// `InternalId`
+    /// `InternalId`: Identyfikator wewnętrzny, składający się z numeru NIP i 5 cyfr.
     InternalId,
-    /// `VatUe`
+    /// `VatUe`: Identyfikator VAT UE podmiotu unijnego
     VatUe,
-    /// `Other`
+    /// `Other`: Inny identyfikator
     Other,
-    /// `None`
+    /// `None`: Brak identyfikatora podmiotu trzeciego
     None,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -10490,11 +10490,11 @@ impl<'de> Deserialize<'de> for ThirdSubjectIdentifierType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum TokenAuthorIdentifierType {
-    /// `Nip`
+    /// `Nip`: NIP.
     Nip,
-    /// `Pesel`
+    /// `Pesel`: PESEL.
     Pesel,
-    /// `Fingerprint`
+    /// `Fingerprint`: Odcisk palca certyfikatu.
     Fingerprint,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
@@ -10581,13 +10581,13 @@ pub struct TokenAuthorIdentifierTypeIdentifier {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum TokenContextIdentifierType {
-    /// `Nip`
+    /// `Nip`: NIP.
     Nip,
-    /// `InternalId`
+    /// `InternalId`: Identyfikator wewnętrzny.
     InternalId,
-    /// `NipVatUe`
+    /// `NipVatUe`: Dwuczłonowy identyfikator składający się z numeru NIP i numeru VAT-UE: `{nip}-{vat_ue}`.
     NipVatUe,
-    /// `PeppolId`
+    /// `PeppolId`: Identyfikator dostawcy usług Peppol.
     PeppolId,
     /// A value this SDK version does not know, kept verbatim.
     Unknown(String),
