@@ -127,10 +127,10 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let _ = xades::verify(&bytes);
-        if let Ok(s) = std::str::from_utf8(&bytes) {
-            if let Ok(doc) = c14n::parse(s) {
-                let _ = c14n::canonicalize(doc.root(), &Options::new(Method::EXCLUSIVE));
-            }
+        if let Ok(s) = std::str::from_utf8(&bytes)
+            && let Ok(doc) = c14n::parse(s)
+        {
+            let _ = c14n::canonicalize(doc.root(), &Options::new(Method::EXCLUSIVE));
         }
     }
 
