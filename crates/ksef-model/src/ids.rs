@@ -340,7 +340,7 @@ impl Nip {
             Some(e) if e != found => Err(IdError::Checksum {
                 kind: IdKind::Nip,
                 expected: format!("digit {e}"),
-                found: format!("digit {found}"),
+                found: found.to_string(),
             }),
             Some(_) => Ok(nip),
         }
@@ -477,7 +477,7 @@ impl Pesel {
             return Err(IdError::Checksum {
                 kind: IdKind::Pesel,
                 expected: format!("digit {expected}"),
-                found: format!("digit {found}"),
+                found: found.to_string(),
             });
         }
         Ok(p)
@@ -684,7 +684,7 @@ impl FromStr for InternalId {
             return Err(IdError::Checksum {
                 kind: IdKind::InternalId,
                 expected: format!("digit {expected}"),
-                found: format!("digit {found}"),
+                found: found.to_string(),
             });
         }
         Ok(id)

@@ -35,6 +35,17 @@ pub const UPO_NAMESPACE: &str = "http://upo.schematy.mf.gov.pl/KSeF/v4-3";
 /// Most documents one UPO (page) lists.
 pub const MAX_DOCUMENTS_PER_UPO: usize = 10_000;
 
+/// The `NazwaPodmiotuPrzyjmujacego` KSeF writes in each environment (custom environments get the
+/// TEST name, as the simulator imitates TEST).
+pub fn receiving_entity_name(env: &crate::environment::Environment) -> &'static str {
+    use crate::environment::Environment;
+    match env {
+        Environment::Production => "Ministerstwo Finansów",
+        Environment::Demo => "Ministerstwo Finansów - środowisko przedprodukcyjne (TR)",
+        _ => "Ministerstwo Finansów - środowisko testowe (TE)",
+    }
+}
+
 /// Errors parsing or writing a UPO.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -19,7 +19,7 @@ fn nip_valid_and_checksum_errors() {
     let err = "5265877637".parse::<Nip>().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "NIP checksum mismatch: expected digit 5, found digit 7"
+        "NIP checksum mismatch: expected digit 5, found 7"
     );
     assert_eq!(err.kind(), IdKind::Nip);
 
@@ -92,7 +92,7 @@ fn pesel_checks() {
     let e = "44051401358".parse::<Pesel>().unwrap_err();
     assert_eq!(
         e.to_string(),
-        "PESEL checksum mismatch: expected digit 9, found digit 8"
+        "PESEL checksum mismatch: expected digit 9, found 8"
     );
     // Century encodings.
     for (d, serial) in [
@@ -142,7 +142,7 @@ fn internal_id() {
     let e = "6824515772-12344".parse::<InternalId>().unwrap_err();
     assert_eq!(
         e.to_string(),
-        "internal ID checksum mismatch: expected digit 3, found digit 4"
+        "internal ID checksum mismatch: expected digit 3, found 4"
     );
     let built = InternalId::new(&Nip::parse_lenient("6824515772").unwrap(), 1234).unwrap();
     assert_eq!(built, id);

@@ -69,6 +69,10 @@ fn check_doc(
 
 fn common(upo: &Upo) {
     assert_eq!(upo.receiving_entity, TE);
+    assert_eq!(
+        receiving_entity_name(&ksef_model::Environment::Test),
+        upo.receiving_entity
+    );
     assert_eq!(upo.logical_structure_name, "Schemat_FA(3)_v1-0E.xsd");
     assert_eq!(upo.form_system_code, "FA (3)");
     assert_eq!(upo.form_code(), Some(FormCode::Fa3));
