@@ -37,6 +37,10 @@ pub const MAX_DOCUMENTS_PER_UPO: usize = 10_000;
 
 /// The `NazwaPodmiotuPrzyjmujacego` KSeF writes in each environment (custom environments get the
 /// TEST name, as the simulator imitates TEST).
+///
+/// Note: the XSD fixes this element to `"Ministerstwo Finansów"` (the production value), so UPOs
+/// from TEST and DEMO, whose names carry an environment suffix, do not validate against
+/// `upo-v4-3.xsd`; use the production name when XSD validity matters more than fidelity.
 pub fn receiving_entity_name(env: &crate::environment::Environment) -> &'static str {
     use crate::environment::Environment;
     match env {
