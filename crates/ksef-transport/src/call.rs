@@ -1,8 +1,5 @@
 //! Typed helpers the per-operation methods are built from, and the public raw escape hatch.
 
-// The per-operation methods that use these helpers land with the ksef-model catalogue.
-#![allow(dead_code)]
-
 use base64::Engine as _;
 use bytes::Bytes;
 use http::HeaderValue;

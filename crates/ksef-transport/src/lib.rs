@@ -4,6 +4,7 @@ mod call;
 mod clock;
 mod error;
 mod exception;
+mod operations;
 pub mod pacing;
 mod presigned;
 pub mod retry;
@@ -18,6 +19,8 @@ pub use error::{
 };
 pub use exception::ExceptionCode;
 pub use presigned::{DownloadInfo, PresignedUpload};
-pub use token::{AccessOrRefreshToken, AccessToken, AuthenticationToken, Bearer, RefreshToken};
+pub use token::{
+    AccessOrRefresh, AccessOrRefreshToken, AccessToken, AuthenticationToken, Bearer, RefreshToken,
+};
 pub use transport::{Endpoint, HttpMethod, Response, Transport, TransportBuilder, XmlDocument};
 pub use warnings::{SystemWarning, parse_system_warnings};

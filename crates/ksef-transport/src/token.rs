@@ -115,6 +115,19 @@ impl Bearer for AccessOrRefreshToken<'_> {
     }
 }
 
+/// What the one operation taking either token accepts: `&AccessToken`, `&RefreshToken` or an
+/// [`AccessOrRefreshToken`]. Sealed; an [`AuthenticationToken`] does not qualify:
+///
+/// ```compile_fail
+/// # async fn f(t: &ksef_transport::Transport, auth: &ksef_transport::AuthenticationToken) {
+/// t.revoke_current_auth_session(auth).await;
+/// # }
+/// ```
+pub trait AccessOrRefresh: Bearer {}
+impl AccessOrRefresh for &AccessToken {}
+impl AccessOrRefresh for &RefreshToken {}
+impl AccessOrRefresh for AccessOrRefreshToken<'_> {}
+
 /// Either an access token or a refresh token, for the one operation that accepts both
 /// (`DELETE /auth/sessions/current`). Built with `From`, so callers pass `&access` or `&refresh`.
 #[derive(Clone, Copy, Debug)]

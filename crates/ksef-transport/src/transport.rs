@@ -76,6 +76,51 @@ pub struct Endpoint {
     pub retry_class: RetryClass,
 }
 
+impl Endpoint {
+    /// The endpoint of a catalogue operation.
+    pub fn from_operation(op: &'static ksef_model::operations::Operation) -> Self {
+        use ksef_model::operations::{Method as M, RateLimitGroup as G};
+        let method = match op.method {
+            M::Get => HttpMethod::Get,
+            M::Post => HttpMethod::Post,
+            M::Put => HttpMethod::Put,
+            M::Delete => HttpMethod::Delete,
+        };
+        // `other` endpoints each have their own counter: key them by operation name.
+        let key = match op.rate_limit.group {
+            G::Public => "public",
+            G::OnlineSession => "onlineSession",
+            G::BatchSession => "batchSession",
+            G::InvoiceSend => "invoiceSend",
+            G::InvoiceStatus => "invoiceStatus",
+            G::SessionList => "sessionList",
+            G::SessionInvoiceList => "sessionInvoiceList",
+            G::SessionMisc => "sessionMisc",
+            G::InvoiceMetadata => "invoiceMetadata",
+            G::InvoiceExport => "invoiceExport",
+            G::InvoiceExportStatus => "invoiceExportStatus",
+            G::InvoiceDownload => "invoiceDownload",
+            G::CollectiveIdentifier => "collectiveIdentifier",
+            _ => op.name,
+        };
+        let limits = Limits {
+            per_second: op.rate_limit.per_second,
+            per_minute: op.rate_limit.per_minute,
+            per_hour: op.rate_limit.per_hour,
+        };
+        let limited =
+            limits.per_second.is_some() || limits.per_minute.is_some() || limits.per_hour.is_some();
+        Endpoint {
+            name: op.name,
+            method,
+            path: op.path,
+            success_status: op.success_status,
+            rate_limit: limited.then_some((key, limits)),
+            retry_class: crate::retry::retry_class(method.as_str(), op.path),
+        }
+    }
+}
+
 /// A successful response: the value and any `X-System-Warning`s that came with it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Response<T> {
@@ -137,7 +182,6 @@ pub(crate) struct Call<'a> {
 
 /// A raw success response.
 #[derive(Debug)]
-#[allow(dead_code)] // headers are read by the XML helpers
 pub(crate) struct RawResponse {
     pub headers: HeaderMap,
     pub body: Bytes,
