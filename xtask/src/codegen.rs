@@ -283,6 +283,48 @@ fn short_doc(desc: Option<&str>) -> Option<String> {
     }
 }
 
+/// The spec's validation constraints of a property, as one doc sentence (KSeF enforces them;
+/// the generated types do not, except through the validated identifier types).
+fn constraints(schema: &Value) -> Option<String> {
+    let num = |k: &str| {
+        schema
+            .get(k)
+            .filter(|v| v.is_number())
+            .map(Value::to_string)
+    };
+    let mut parts = Vec::new();
+    match (num("minLength"), num("maxLength")) {
+        (Some(a), Some(b)) if a == b => parts.push(format!("length {a}")),
+        (Some(a), Some(b)) => parts.push(format!("length {a}–{b}")),
+        (Some(a), None) => parts.push(format!("length ≥ {a}")),
+        (None, Some(b)) => parts.push(format!("length ≤ {b}")),
+        (None, None) => {}
+    }
+    match (num("minimum"), num("maximum")) {
+        (Some(a), Some(b)) => parts.push(format!("range {a}–{b}")),
+        (Some(a), None) => parts.push(format!("minimum {a}")),
+        (None, Some(b)) => parts.push(format!("maximum {b}")),
+        (None, None) => {}
+    }
+    match (num("minItems"), num("maxItems")) {
+        (Some(a), Some(b)) => parts.push(format!("{a}–{b} items")),
+        (Some(a), None) => parts.push(format!("at least {a} items")),
+        (None, Some(b)) => parts.push(format!("at most {b} items")),
+        (None, None) => {}
+    }
+    if let Some(p) = schema.get("pattern").and_then(Value::as_str) {
+        parts.push(format!("pattern `{p}`"));
+    }
+    if let Some(d) = schema.get("default") {
+        parts.push(format!("KSeF's default {d}"));
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(format!("Spec: {}.", parts.join("; ")))
+    }
+}
+
 /// `(value, description)` rows of the markdown tables in a description (KSeF documents enum
 /// values as `| Wartość | Opis |` tables).
 fn table_docs(desc: Option<&str>) -> Vec<(String, String)> {
@@ -805,6 +847,10 @@ impl<'a> ApiGen<'a> {
                     )
                 })
                 .unwrap_or_else(|| format!("`{pname}`."));
+            if let Some(c) = constraints(pschema) {
+                fdoc.push_str("\n\n");
+                fdoc.push_str(&c);
+            }
             if pschema.get("deprecated") == Some(&Value::Bool(true)) {
                 fdoc.push_str("\n\nDeprecated by KSeF.");
             }

@@ -8,12 +8,18 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct AllowedIps {
     /// Lista adresów IPv4 w notacji dziesiętnej kropkowanej, np. `192.168.0.10`.
+    ///
+    /// Spec: range 0–10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip4_addresses: Option<Vec<String>>,
     /// Lista adresów IPv4 w notacji CIDR, np. `172.16.0.0/16`.
+    ///
+    /// Spec: range 0–10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip4_masks: Option<Vec<String>>,
     /// Lista adresów IPv4 podana w formie zakresu początek–koniec, oddzielonego pojedynczym myślnikiem, np. `10.0.0.1–10.0.0.254`.
+    ///
+    /// Spec: range 0–10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip4_ranges: Option<Vec<String>>,
 }
@@ -727,8 +733,12 @@ pub struct BatchFileInfo {
     /// Skrót SHA256 pliku paczki, zakodowany w formacie Base64.
     pub file_hash: Sha256HashBase64,
     /// Informacje o częściach pliku paczki. Maksymalna liczba części to 50. Maksymalny dozwolony rozmiar części przed zaszyfrowaniem to 100MB.
+    ///
+    /// Spec: 1–50 items.
     pub file_parts: Vec<BatchFilePartInfo>,
     /// Rozmiar pliku paczki w bajtach. Maksymalny rozmiar paczki to 5GB.
+    ///
+    /// Spec: range 1–5000000000.
     pub file_size: u64,
 }
 
@@ -739,8 +749,12 @@ pub struct BatchFilePartInfo {
     /// Skrót SHA256 zaszyfrowanej części pliku paczki, zakodowany w formacie Base64.
     pub file_hash: Sha256HashBase64,
     /// Rozmiar zaszyfrowanej części pliku paczki w bajtach.
+    ///
+    /// Spec: minimum 1.
     pub file_size: u64,
     /// Numer sekwencyjny części pliku paczki.
+    ///
+    /// Spec: minimum 1.
     pub ordinal_number: u32,
 }
 
@@ -749,12 +763,18 @@ pub struct BatchFilePartInfo {
 #[serde(rename_all = "camelCase")]
 pub struct BatchSessionContextLimitsOverride {
     /// Maksymalny rozmiar faktury w MB.
+    ///
+    /// Spec: range 0–5.
     #[serde(rename = "maxInvoiceSizeInMB")]
     pub max_invoice_size_in_mb: u32,
     /// Maksymalny rozmiar faktury z załącznikiem w MB.
+    ///
+    /// Spec: range 0–10.
     #[serde(rename = "maxInvoiceWithAttachmentSizeInMB")]
     pub max_invoice_with_attachment_size_in_mb: u32,
     /// Maksymalna ilość faktur które można przesłać w pojedynczej sesji.
+    ///
+    /// Spec: range 0–100000.
     pub max_invoices: u32,
 }
 
@@ -763,12 +783,18 @@ pub struct BatchSessionContextLimitsOverride {
 #[serde(rename_all = "camelCase")]
 pub struct BatchSessionEffectiveContextLimits {
     /// Maksymalny rozmiar faktury w MB.
+    ///
+    /// Spec: minimum 0.
     #[serde(rename = "maxInvoiceSizeInMB")]
     pub max_invoice_size_in_mb: u32,
     /// Maksymalny rozmiar faktury z załącznikiem w MB.
+    ///
+    /// Spec: minimum 0.
     #[serde(rename = "maxInvoiceWithAttachmentSizeInMB")]
     pub max_invoice_with_attachment_size_in_mb: u32,
     /// Maksymalna ilość faktur które można przesłać w pojedynczej sesji.
+    ///
+    /// Spec: minimum 0.
     pub max_invoices: u32,
 }
 
@@ -908,6 +934,8 @@ pub struct CertificateEnrollmentDataResponse {
 #[serde(rename_all = "camelCase")]
 pub struct CertificateEnrollmentStatusResponse {
     /// Numer seryjny wygenerowanego certyfikatu (w formacie szesnastkowym). Zwracany w przypadku prawidłowego przeprocesowania wniosku certyfikacyjnego.
+    ///
+    /// Spec: length 16; pattern `^[0-9A-F]{16}$`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_serial_number: Option<String>,
     /// Data złożenia wniosku certyfikacyjnego.
@@ -943,6 +971,8 @@ pub struct CertificateLimitsResponse {
 #[serde(rename_all = "camelCase")]
 pub struct CertificateListItem {
     /// Numer seryjny certyfikatu (w formacie szesnastkowym).
+    ///
+    /// Spec: length 16; pattern `^[0-9A-F]{16}$`.
     pub certificate_serial_number: String,
     /// Nazwa powszechna (CN) podmiotu, dla którego wystawiono certyfikat.
     pub common_name: String,
@@ -950,6 +980,8 @@ pub struct CertificateListItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_use_date: Option<crate::datetime::DateTime>,
     /// Nazwa własna certyfikatu.
+    ///
+    /// Spec: length ≤ 100.
     pub name: String,
     /// Data złożenia wniosku certyfikacyjnego.
     pub request_date: crate::datetime::DateTime,
@@ -1138,6 +1170,8 @@ pub struct CertificateSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: CertificateSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -1227,6 +1261,8 @@ impl<'de> Deserialize<'de> for CertificateSubjectIdentifierType {
 #[serde(rename_all = "camelCase")]
 pub struct CertificateSubjectLimitsOverride {
     /// `maxCertificates`.
+    ///
+    /// Spec: minimum 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_certificates: Option<u32>,
 }
@@ -1282,6 +1318,8 @@ pub struct CheckAttachmentPermissionStatusResponse {
 #[serde(rename_all = "camelCase")]
 pub struct CollectiveIdentifierInvoice {
     /// Opis
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Numer ksef faktury.
@@ -1317,6 +1355,8 @@ pub struct CollectiveIdentifierInvoicesQueryResponse {
 #[serde(rename_all = "camelCase")]
 pub struct CollectiveIdentifierInvoicesQueryResponseItem {
     /// Opis
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Określa czy informacje o szczegółach zostały ukryte z powodu braku dostępu do faktury.
@@ -1335,6 +1375,8 @@ pub struct CollectiveIdentifierInvoicesQueryResponseItemPayment {
     /// Kwota płatności za fakturę.
     pub amount: f64,
     /// Kod waluty.
+    ///
+    /// Spec: length 3.
     pub currency: String,
 }
 
@@ -1354,6 +1396,8 @@ pub struct CollectiveIdentifiersByKsefNumberQueryResponse {
 #[serde(rename_all = "camelCase")]
 pub struct CollectiveIdentifiersByKsefNumberQueryResponseItem {
     /// Numer identyfikatora zbiorczego.
+    ///
+    /// Spec: length 35.
     pub collective_identifier_number: String,
     /// Określa czy identyfikator zbiorczy został wygenerowany w bieżącym kontekście.
     pub created_in_current_context: bool,
@@ -1399,12 +1443,16 @@ pub struct CollectiveIdentifiersQueryResponse {
 #[serde(rename_all = "camelCase")]
 pub struct CollectiveIdentifiersQueryResponseItem {
     /// Numer identyfikatora zbiorczego.
+    ///
+    /// Spec: length 35.
     pub collective_identifier_number: String,
     /// Określa czy identyfikator zbiorczy został wygenerowany w bieżącym kontekście.
     pub created_in_current_context: bool,
     /// Data utworzenia identyfikatora zbiorczego.
     pub date_created: crate::datetime::DateTime,
     /// Liczba faktura składająca się na identyfikator zbiorczy.
+    ///
+    /// Spec: minimum 0.
     pub invoice_count: u32,
 }
 
@@ -2630,6 +2678,8 @@ pub struct EncryptionInfo {
     /// Wektor inicjalizujący (IV) o długości 16 bajtów, używany do szyfrowania symetrycznego, zakodowany w formacie Base64.
     pub initialization_vector: crate::bytes::Base64Bytes,
     /// Identyfikator klucza publicznego użytego do szyfrowania.
+    ///
+    /// Spec: length 44.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key_id: Option<crate::bytes::Base64Bytes>,
 }
@@ -2639,6 +2689,8 @@ pub struct EncryptionInfo {
 #[serde(rename_all = "camelCase")]
 pub struct EnrollCertificateRequest {
     /// Nazwa własna certyfikatu.
+    ///
+    /// Spec: length 5–100; pattern `^[a-zA-Z0-9_\-\ ąćęłńóśźżĄĆĘŁŃÓŚŹŻ]+$`.
     pub certificate_name: String,
     /// Typ certyfikatu.
     pub certificate_type: KsefCertificateType,
@@ -2673,6 +2725,8 @@ pub struct EnrollmentEffectiveSubjectLimits {
 #[serde(rename_all = "camelCase")]
 pub struct EnrollmentSubjectLimitsOverride {
     /// `maxEnrollments`.
+    ///
+    /// Spec: minimum 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_enrollments: Option<u32>,
 }
@@ -2691,6 +2745,8 @@ pub struct EntityAuthorizationGrant {
     /// Identyfikator podmiotu uprawniającego.
     pub authorizing_entity_identifier: EntityAuthorizationsAuthorizingEntityIdentifier,
     /// Opis uprawnienia.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Identyfikator uprawnienia.
     pub id: PermissionId,
@@ -2796,6 +2852,8 @@ impl<'de> Deserialize<'de> for EntityAuthorizationPermissionType {
 #[serde(rename_all = "camelCase")]
 pub struct EntityAuthorizationPermissionsGrantRequest {
     /// Opis uprawnienia
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Rodzaj uprawnienia.
     pub permission: EntityAuthorizationPermissionType,
@@ -2829,6 +2887,8 @@ pub struct EntityAuthorizationPermissionsSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityAuthorizationPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 9–10.
     pub value: String,
 }
 
@@ -2916,6 +2976,8 @@ pub struct EntityAuthorizationsAuthorIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityAuthorizationsAuthorIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -3007,6 +3069,8 @@ pub struct EntityAuthorizationsAuthorizedEntityIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityAuthorizationsAuthorizedEntityIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 9–10.
     pub value: String,
 }
 
@@ -3094,6 +3158,8 @@ pub struct EntityAuthorizationsAuthorizingEntityIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityAuthorizationsAuthorizingEntityIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10.
     pub value: String,
 }
 
@@ -3175,8 +3241,12 @@ impl<'de> Deserialize<'de> for EntityAuthorizationsAuthorizingEntityIdentifierTy
 #[serde(rename_all = "camelCase")]
 pub struct EntityByFingerprintDetails {
     /// Adres podmiotu.
+    ///
+    /// Spec: length ≤ 512.
     pub address: String,
     /// Pełna nazwa podmiotu.
+    ///
+    /// Spec: length ≤ 100.
     pub full_name: String,
 }
 
@@ -3185,6 +3255,8 @@ pub struct EntityByFingerprintDetails {
 #[serde(rename_all = "camelCase")]
 pub struct EntityDetails {
     /// Pełna nazwa podmiotu.
+    ///
+    /// Spec: length 5–90.
     pub full_name: String,
 }
 
@@ -3208,6 +3280,8 @@ pub struct EntityPermissionItem {
     /// Identyfikator kontekstu podmiotu, który nadał uprawnienia do obsługi faktur.
     pub context_identifier: EntityPermissionsContextIdentifier,
     /// Opis uprawnienia.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Identyfikator uprawnienia.
     pub id: PermissionId,
@@ -3378,6 +3452,8 @@ pub struct EntityPermissionsContextIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityPermissionsContextIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–16.
     pub value: String,
 }
 
@@ -3463,6 +3539,8 @@ impl<'de> Deserialize<'de> for EntityPermissionsContextIdentifierType {
 #[serde(rename_all = "camelCase")]
 pub struct EntityPermissionsGrantRequest {
     /// Opis uprawnienia
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Lista nadawanych uprawnień. Każda wartość może wystąpić tylko raz.
     pub permissions: Vec<EntityPermission>,
@@ -3488,6 +3566,8 @@ pub struct EntityPermissionsSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10.
     pub value: String,
 }
 
@@ -3571,6 +3651,8 @@ pub struct EntityPermissionsSubordinateEntityIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityPermissionsSubordinateEntityIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10.
     pub value: String,
 }
 
@@ -3652,6 +3734,8 @@ impl<'de> Deserialize<'de> for EntityPermissionsSubordinateEntityIdentifierType 
 #[serde(rename_all = "camelCase")]
 pub struct EntityRole {
     /// Opis roli.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Identyfikator podmiotu nadrzędnego.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -3769,6 +3853,8 @@ pub struct EntityRolesParentEntityIdentifier {
     /// Typ identyfikatora.
     pub r#type: EntityRolesParentEntityIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10.
     pub value: String,
 }
 
@@ -4075,6 +4161,8 @@ pub struct EuEntityAdministrationPermissionsContextIdentifier {
     /// Typ identyfikatora.
     pub r#type: EuEntityAdministrationPermissionsContextIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 15–25.
     pub value: String,
 }
 
@@ -4158,10 +4246,14 @@ pub struct EuEntityAdministrationPermissionsGrantRequest {
     /// Identyfikator kontekstu złożonego.
     pub context_identifier: EuEntityAdministrationPermissionsContextIdentifier,
     /// Opis uprawnienia
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Dane podmiotu unijnego, w kontekście którego nadawane są uprawnienia.
     pub eu_entity_details: EuEntityDetails,
     /// Nazwa i adres podmiotu unijnego w formacie: `{euSubjectName}, {euSubjectAddress}`
+    ///
+    /// Spec: length 5–256.
     pub eu_entity_name: String,
     /// Dane podmiotu, któremu nadawane są uprawnienia.
     pub subject_details: EuEntityPermissionSubjectDetails,
@@ -4176,6 +4268,8 @@ pub struct EuEntityAdministrationPermissionsSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: EuEntityAdministrationPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 64.
     pub value: String,
 }
 
@@ -4257,8 +4351,12 @@ impl<'de> Deserialize<'de> for EuEntityAdministrationPermissionsSubjectIdentifie
 #[serde(rename_all = "camelCase")]
 pub struct EuEntityDetails {
     /// Adres podmiotu.
+    ///
+    /// Spec: length ≤ 512.
     pub address: String,
     /// Pełna nazwa podmiotu.
+    ///
+    /// Spec: length ≤ 100.
     pub full_name: String,
 }
 
@@ -4269,13 +4367,19 @@ pub struct EuEntityPermission {
     /// Identyfikator uprawniającego.
     pub author_identifier: EuEntityPermissionsAuthorIdentifier,
     /// Uprawniony odcisk palca certyfikatu.
+    ///
+    /// Spec: length 64.
     pub authorized_fingerprint_identifier: String,
     /// Opis uprawnienia.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Dane podmiotu unijnego, w kontekście którego nadane jest uprawnienie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eu_entity_details: Option<PermissionsEuEntityDetails>,
     /// Nazwa podmiotu unijnego.
+    ///
+    /// Spec: length 5–256.
     pub eu_entity_name: String,
     /// Identyfikator uprawnienia.
     pub id: PermissionId,
@@ -4479,6 +4583,8 @@ pub struct EuEntityPermissionsAuthorIdentifier {
     /// Typ identyfikatora.
     pub r#type: EuEntityPermissionsAuthorIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -4568,6 +4674,8 @@ impl<'de> Deserialize<'de> for EuEntityPermissionsAuthorIdentifierType {
 #[serde(rename_all = "camelCase")]
 pub struct EuEntityPermissionsGrantRequest {
     /// Opis uprawnienia
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Lista nadawanych uprawnień. Każda wartość może wystąpić tylko raz.
     pub permissions: Vec<EuEntityPermissionType>,
@@ -4678,6 +4786,8 @@ pub struct EuEntityPermissionsQueryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_types: Option<Vec<EuEntityPermissionsQueryPermissionType>>,
     /// Wartość identyfikatora (numeru identyfikacyjnego VAT) podmiotu unijnego (exact match).
+    ///
+    /// Spec: pattern `^(ATU\d{8}|BE[01]{1}\d{9}|BG\d{9,10}|CY\d{8}[A-Z]|CZ\d{8,10}|DE\d{9}|DK\d{8}|EE\d{9}|EL\d{9}|ES([A-Z]\d{8}|\d{8}[A-Z]|[A-Z]\d{7}[A-Z])|FI\d{8}|FR[A-Z0-9]{2}\d{9}|HR\d{11}|HU\d{8}|IE(\d{7}[A-Z]{2}|\d[A-Z0-9+*]\d{5}[A-Z])|IT\d{11}|LT(\d{9}|\d{12})|LU\d{8}|LV\d{11}|MT\d{8}|NL[A-Z0-9+*]{12}|PT\d{9}|RO\d{2,10}|SE\d{12}|SI\d{8}|SK\d{10}|XI((\d{9}|\d{12})|(GD|HA)\d{3}))$`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vat_ue_identifier: Option<String>,
 }
@@ -4689,6 +4799,8 @@ pub struct EuEntityPermissionsSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: EuEntityPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 64.
     pub value: String,
 }
 
@@ -4875,6 +4987,8 @@ pub struct GenerateCollectiveIdentifierRequest {
 #[serde(rename_all = "camelCase")]
 pub struct GenerateCollectiveIdentifierResponse {
     /// Wygenerowany identyfikator zbiorczy
+    ///
+    /// Spec: length 35.
     pub collective_identifier_number: String,
 }
 
@@ -4883,6 +4997,8 @@ pub struct GenerateCollectiveIdentifierResponse {
 #[serde(rename_all = "camelCase")]
 pub struct GenerateTokenRequest {
     /// Opis tokena.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Uprawnienia przypisane tokenowi.
     pub permissions: Vec<TokenPermissionType>,
@@ -4895,6 +5011,8 @@ pub struct GenerateTokenResponse {
     /// Numer referencyjny tokena KSeF.
     pub reference_number: ReferenceNumber,
     /// Token KSeF.
+    ///
+    /// Spec: length ≤ 160.
     pub token: String,
 }
 
@@ -4921,10 +5039,16 @@ pub struct GoneProblemDetails {
 #[serde(rename_all = "camelCase")]
 pub struct IdDocument {
     /// Kraj wydania dokumentu tożsamości. Musi być zgodny z ISO 3166-1 alpha-2 (np. PL, DE, US) oraz zawierać dokładnie 2 wielkie litery.
+    ///
+    /// Spec: length 2.
     pub country: String,
     /// Seria i numer dokumentu tożsamości.
+    ///
+    /// Spec: length ≤ 20.
     pub number: String,
     /// Rodzaj dokumentu tożsamości.
+    ///
+    /// Spec: length ≤ 20.
     pub r#type: String,
 }
 
@@ -5010,6 +5134,8 @@ impl<'de> Deserialize<'de> for IndirectPermissionType {
 #[serde(rename_all = "camelCase")]
 pub struct IndirectPermissionsGrantRequest {
     /// Opis uprawnienia
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Lista nadawanych uprawnień. Każda wartość może wystąpić tylko raz.
     pub permissions: Vec<IndirectPermissionType>,
@@ -5029,6 +5155,8 @@ pub struct IndirectPermissionsSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: IndirectPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -5120,6 +5248,8 @@ pub struct IndirectPermissionsTargetIdentifier {
     /// Typ identyfikatora.
     pub r#type: IndirectPermissionsTargetIdentifierType,
     /// Wartość identyfikatora. W przypadku typu AllPartners należy pozostawić puste. W pozostałych przypadkach pole jest wymagane.
+    ///
+    /// Spec: length 10–16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
@@ -5219,6 +5349,8 @@ pub struct InitTokenAuthenticationRequest {
     /// Zaszyfrowany token wraz z timestampem z challenge'a, w postaci `token|timestamp`, zakodowany w formacie Base64.
     pub encrypted_token: crate::bytes::Base64Bytes,
     /// Identyfikator klucza publicznego użytego do szyfrowania tokena.
+    ///
+    /// Spec: length 44.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key_id: Option<crate::bytes::Base64Bytes>,
 }
@@ -5240,6 +5372,8 @@ pub struct InvoiceExportRequest {
     /// Zestaw filtrów do wyszukiwania faktur.
     pub filters: InvoiceQueryFilters,
     /// Określa, czy zwrócić tylko metadane faktur (plik _metadata.json bez faktur).
+    ///
+    /// Spec: KSeF's default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only_metadata: Option<bool>,
 }
@@ -5273,6 +5407,8 @@ pub struct InvoiceMetadata {
     /// Dane identyfikujące nabywcę.
     pub buyer: InvoiceMetadataBuyer,
     /// Kod waluty.
+    ///
+    /// Spec: length 3.
     pub currency: String,
     /// Struktura dokumentu faktury.
     pub form_code: FormCode,
@@ -5286,6 +5422,8 @@ pub struct InvoiceMetadata {
     /// Skrót SHA256 faktury, zakodowany w formacie Base64.
     pub invoice_hash: Sha256HashBase64,
     /// Numer faktury nadany przez wystawcę.
+    ///
+    /// Spec: length ≤ 256.
     pub invoice_number: String,
     /// Rodzaj faktury.
     pub invoice_type: InvoiceType,
@@ -5318,6 +5456,8 @@ pub struct InvoiceMetadata {
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceMetadataAuthorizedSubject {
     /// Nazwa podmiotu upoważnionego.
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Nip podmiotu upoważnionego
@@ -5333,6 +5473,8 @@ pub struct InvoiceMetadataBuyer {
     /// Identyfikator nabywcy.
     pub identifier: InvoiceMetadataBuyerIdentifier,
     /// Nazwa nabywcy.
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
@@ -5344,6 +5486,8 @@ pub struct InvoiceMetadataBuyerIdentifier {
     /// Typ identyfikatora nabywcy.
     pub r#type: BuyerIdentifierType,
     /// Wartość identyfikatora nabywcy.
+    ///
+    /// Spec: length ≤ 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
@@ -5353,6 +5497,8 @@ pub struct InvoiceMetadataBuyerIdentifier {
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceMetadataSeller {
     /// Nazwa sprzedawcy.
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Nip sprzedawcy.
@@ -5366,6 +5512,8 @@ pub struct InvoiceMetadataThirdSubject {
     /// Identyfikator podmiotu trzeciego.
     pub identifier: InvoiceMetadataThirdSubjectIdentifier,
     /// Nazwa podmiotu trzeciego.
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Rola podmiotu trzeciego.
@@ -5379,6 +5527,8 @@ pub struct InvoiceMetadataThirdSubjectIdentifier {
     /// Typ identyfikatora podmiotu trzeciego.
     pub r#type: ThirdSubjectIdentifierType,
     /// Wartość identyfikatora podmiotu trzeciego.
+    ///
+    /// Spec: length ≤ 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
@@ -5388,6 +5538,8 @@ pub struct InvoiceMetadataThirdSubjectIdentifier {
 #[serde(rename_all = "camelCase")]
 pub struct InvoicePackage {
     /// Łączna liczba faktur w paczce.
+    ///
+    /// Spec: range 0–10000.
     pub invoice_count: u64,
     /// Określa, czy wynik eksportu został ucięty z powodu przekroczenia limitu liczby faktur lub wielkości paczki.
     pub is_truncated: bool,
@@ -5410,6 +5562,8 @@ pub struct InvoicePackage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permanent_storage_hwm_date: Option<crate::datetime::DateTime>,
     /// Rozmiar paczki w bajtach.
+    ///
+    /// Spec: minimum 0.
     pub size: u64,
 }
 
@@ -5420,18 +5574,26 @@ pub struct InvoicePackagePart {
     /// Skrót SHA256 zaszyfrowanej części paczki, zakodowany w formacie Base64.
     pub encrypted_part_hash: Sha256HashBase64,
     /// Rozmiar zaszyfrowanej części paczki w bajtach.
+    ///
+    /// Spec: minimum 1.
     pub encrypted_part_size: u64,
     /// Data i godzina wygaśnięcia linku umożliwiającego pobranie części paczki. Po upływie tego momentu link przestaje być aktywny.
     pub expiration_date: crate::datetime::DateTime,
     /// Metoda HTTP, której należy użyć przy pobieraniu pliku.
     pub method: String,
     /// Numer sekwencyjny pliku części paczki.
+    ///
+    /// Spec: minimum 1.
     pub ordinal_number: u32,
     /// Skrót SHA256 pliku części paczki, zakodowany w formacie Base64.
     pub part_hash: Sha256HashBase64,
     /// Nazwa pliku części paczki.
+    ///
+    /// Spec: length ≤ 100.
     pub part_name: String,
     /// Rozmiar części paczki w bajtach.
+    ///
+    /// Spec: minimum 1.
     pub part_size: u64,
     /// Adres URL, pod który należy wysłać żądanie pobrania części paczki. Link jest generowany dynamicznie w momencie odpytania o status operacji eksportu. Nie podlega limitom API i nie wymaga przesyłania tokenu dostępowego przy pobraniu.
     pub url: String,
@@ -5548,6 +5710,8 @@ pub struct InvoiceQueryBuyerIdentifier {
     /// Typ identyfikatora nabywcy.
     pub r#type: BuyerIdentifierType,
     /// Wartość identyfikatora nabywcy (exact match).
+    ///
+    /// Spec: length ≤ 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
@@ -5671,6 +5835,8 @@ pub struct InvoiceQueryFilters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_attachment: Option<bool>,
     /// Numer faktury nadany przez wystawcę (exact match).
+    ///
+    /// Spec: length ≤ 256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_number: Option<String>,
     /// Rodzaje faktur.
@@ -5870,6 +6036,8 @@ pub struct InvoiceStatusInfo {
     /// Kod statusu faktury
     pub code: i32,
     /// Opis statusu
+    ///
+    /// Spec: length ≥ 1.
     pub description: String,
     /// Dodatkowe szczegóły statusu
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -6183,12 +6351,18 @@ pub type NipVatUe = crate::ids::NipVatUe;
 #[serde(rename_all = "camelCase")]
 pub struct OnlineSessionContextLimitsOverride {
     /// Maksymalny rozmiar faktury w MB.
+    ///
+    /// Spec: range 0–5.
     #[serde(rename = "maxInvoiceSizeInMB")]
     pub max_invoice_size_in_mb: u32,
     /// Maksymalny rozmiar faktury z załącznikiem w MB.
+    ///
+    /// Spec: range 0–10.
     #[serde(rename = "maxInvoiceWithAttachmentSizeInMB")]
     pub max_invoice_with_attachment_size_in_mb: u32,
     /// Maksymalna ilość faktur które można przesłać w pojedynczej sesji.
+    ///
+    /// Spec: range 0–100000.
     pub max_invoices: u32,
 }
 
@@ -6197,12 +6371,18 @@ pub struct OnlineSessionContextLimitsOverride {
 #[serde(rename_all = "camelCase")]
 pub struct OnlineSessionEffectiveContextLimits {
     /// Maksymalny rozmiar faktury w MB.
+    ///
+    /// Spec: minimum 0.
     #[serde(rename = "maxInvoiceSizeInMB")]
     pub max_invoice_size_in_mb: u32,
     /// Maksymalny rozmiar faktury z załącznikiem w MB.
+    ///
+    /// Spec: minimum 0.
     #[serde(rename = "maxInvoiceWithAttachmentSizeInMB")]
     pub max_invoice_with_attachment_size_in_mb: u32,
     /// Maksymalna ilość faktur które można przesłać w pojedynczej sesji.
+    ///
+    /// Spec: minimum 0.
     pub max_invoices: u32,
 }
 
@@ -6217,6 +6397,8 @@ pub struct OpenBatchSessionRequest {
     /// Schemat faktur wysyłanych w ramach sesji.
     pub form_code: FormCode,
     /// Określa, czy podatnik deklaruje tryb fakturowania "offline" dla dokumentów przesyłanych w sesji wsadowej.
+    ///
+    /// Spec: KSeF's default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_mode: Option<bool>,
 }
@@ -6260,6 +6442,8 @@ pub struct PartUploadRequest {
     /// Metoda HTTP, której należy użyć przy wysyłce części pliku paczki.
     pub method: String,
     /// Numer sekwencyjny części pliku paczki.
+    ///
+    /// Spec: minimum 1.
     pub ordinal_number: u32,
     /// Adres pod który należy wysłać część pliku paczki.
     pub url: String,
@@ -6279,6 +6463,8 @@ pub struct PeppolProvider {
     /// Identyfikator dostawcy usług Peppol.
     pub id: PeppolId,
     /// Nazwa dostawcy usług Peppol.
+    ///
+    /// Spec: length ≤ 256.
     pub name: String,
 }
 
@@ -6398,8 +6584,12 @@ impl<'de> Deserialize<'de> for PermissionState {
 #[serde(rename_all = "camelCase")]
 pub struct PermissionsEuEntityDetails {
     /// Adres podmiotu unijnego.
+    ///
+    /// Spec: length ≤ 512.
     pub address: String,
     /// Pełna nazwa podmiotu unijnego.
+    ///
+    /// Spec: length ≤ 100.
     pub full_name: String,
 }
 
@@ -6424,9 +6614,13 @@ pub struct PermissionsOperationStatusResponse {
 #[serde(rename_all = "camelCase")]
 pub struct PermissionsSubjectEntityByFingerprintDetails {
     /// Adres podmiotu.
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// Pełna nazwa podmiotu.
+    ///
+    /// Spec: length ≤ 100.
     pub full_name: String,
     /// Typ danych podmiotu uprawnionego.
     pub subject_details_type: EntitySubjectByFingerprintDetailsType,
@@ -6437,6 +6631,8 @@ pub struct PermissionsSubjectEntityByFingerprintDetails {
 #[serde(rename_all = "camelCase")]
 pub struct PermissionsSubjectEntityByIdentifierDetails {
     /// Pełna nazwa podmiotu.
+    ///
+    /// Spec: length ≤ 100.
     pub full_name: String,
     /// Typ danych podmiotu uprawnionego.
     pub subject_details_type: EntitySubjectByIdentifierDetailsType,
@@ -6447,9 +6643,13 @@ pub struct PermissionsSubjectEntityByIdentifierDetails {
 #[serde(rename_all = "camelCase")]
 pub struct PermissionsSubjectEntityDetails {
     /// Adres podmiotu.
+    ///
+    /// Spec: length ≤ 512.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// Pełna nazwa podmiotu.
+    ///
+    /// Spec: length ≤ 100.
     pub full_name: String,
     /// Typ danych podmiotu uprawnionego.
     pub subject_details_type: EntitySubjectDetailsType,
@@ -6467,11 +6667,15 @@ pub struct PermissionsSubjectPersonByFingerprintDetails {
     )]
     pub birth_date: Option<time::Date>,
     /// Imię osoby fizycznej.
+    ///
+    /// Spec: length 2–30.
     pub first_name: String,
     /// Dane dokumentu tożsamości osoby fizycznej.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_document: Option<IdDocument>,
     /// Nazwisko osoby fizycznej.
+    ///
+    /// Spec: length 2–81.
     pub last_name: String,
     /// Identyfikator osoby fizycznej.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -6492,11 +6696,15 @@ pub struct PermissionsSubjectPersonDetails {
     )]
     pub birth_date: Option<time::Date>,
     /// Imię osoby fizycznej.
+    ///
+    /// Spec: length 2–30.
     pub first_name: String,
     /// Dane dokumentu tożsamości osoby fizycznej.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_document: Option<IdDocument>,
     /// Nazwisko osoby fizycznej.
+    ///
+    /// Spec: length 2–81.
     pub last_name: String,
     /// Identyfikator osoby fizycznej.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -6510,10 +6718,14 @@ pub struct PermissionsSubjectPersonDetails {
 #[serde(rename_all = "camelCase")]
 pub struct PersonByFingerprintWithIdentifierDetails {
     /// Imię osoby fizycznej.
+    ///
+    /// Spec: length 2–30.
     pub first_name: String,
     /// Identyfikator osoby fizycznej.
     pub identifier: PersonIdentifier,
     /// Nazwisko osoby fizycznej.
+    ///
+    /// Spec: length 2–81.
     pub last_name: String,
 }
 
@@ -6525,10 +6737,14 @@ pub struct PersonByFingerprintWithoutIdentifierDetails {
     #[serde(with = "crate::datetime::serde_date")]
     pub birth_date: time::Date,
     /// Imię osoby fizycznej.
+    ///
+    /// Spec: length 2–30.
     pub first_name: String,
     /// Dane dokumentu tożsamości osoby fizycznej.
     pub id_document: IdDocument,
     /// Nazwisko osoby fizycznej.
+    ///
+    /// Spec: length 2–81.
     pub last_name: String,
 }
 
@@ -6540,6 +6756,8 @@ pub struct PersonCreateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_date: Option<crate::datetime::DateTime>,
     /// `description`.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// `isBailiff`.
     pub is_bailiff: bool,
@@ -6557,8 +6775,12 @@ pub struct PersonCreateRequest {
 #[serde(rename_all = "camelCase")]
 pub struct PersonDetails {
     /// Imię osoby fizycznej.
+    ///
+    /// Spec: length 2–30.
     pub first_name: String,
     /// Nazwisko osoby fizycznej.
+    ///
+    /// Spec: length 2–81.
     pub last_name: String,
 }
 
@@ -6569,6 +6791,8 @@ pub struct PersonIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–11.
     pub value: String,
 }
 
@@ -6663,6 +6887,8 @@ pub struct PersonPermission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_identifier: Option<PersonPermissionsContextIdentifier>,
     /// Opis uprawnienia.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Identyfikator uprawnienia.
     pub id: PermissionId,
@@ -7012,6 +7238,8 @@ pub struct PersonPermissionsAuthorIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonPermissionsAuthorIdentifierType,
     /// Wartość identyfikatora. W przypadku typu System należy pozostawić puste. W pozostałych przypadkach pole jest wymagane.
+    ///
+    /// Spec: length 10–64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
@@ -7108,6 +7336,8 @@ pub struct PersonPermissionsAuthorizedIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonPermissionsAuthorizedIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -7199,6 +7429,8 @@ pub struct PersonPermissionsContextIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonPermissionsContextIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–16.
     pub value: String,
 }
 
@@ -7284,6 +7516,8 @@ impl<'de> Deserialize<'de> for PersonPermissionsContextIdentifierType {
 #[serde(rename_all = "camelCase")]
 pub struct PersonPermissionsGrantRequest {
     /// Opis uprawnienia
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Lista nadawanych uprawnień. Każda wartość może wystąpić tylko raz.
     pub permissions: Vec<PersonPermissionType>,
@@ -7406,6 +7640,8 @@ pub struct PersonPermissionsSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -7497,6 +7733,8 @@ pub struct PersonPermissionsTargetIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonPermissionsTargetIdentifierType,
     /// Wartość identyfikatora. W przypadku typu AllPartners należy pozostawić puste. W pozostałych przypadkach pole jest wymagane.
+    ///
+    /// Spec: length 10–16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
@@ -7768,6 +8006,8 @@ pub struct PersonalPermission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_identifier: Option<PersonalPermissionsContextIdentifier>,
     /// Opis uprawnienia.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Identyfikator uprawnienia.
     pub id: PermissionId,
@@ -8025,6 +8265,8 @@ pub struct PersonalPermissionsAuthorizedIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonalPermissionsAuthorizedIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -8116,6 +8358,8 @@ pub struct PersonalPermissionsContextIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonalPermissionsContextIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–16.
     pub value: String,
 }
 
@@ -8221,6 +8465,8 @@ pub struct PersonalPermissionsTargetIdentifier {
     /// Typ identyfikatora.
     pub r#type: PersonalPermissionsTargetIdentifierType,
     /// Wartość identyfikatora. W przypadku typu AllPartners należy pozostawić puste. W pozostałych przypadkach pole jest wymagane.
+    ///
+    /// Spec: length 10–16.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
@@ -8411,6 +8657,8 @@ impl<'de> Deserialize<'de> for PublicKeyCertificateUsage {
 #[serde(rename_all = "camelCase")]
 pub struct QueryCertificatesRequest {
     /// Numer seryjny certyfikatu. Wyszukiwanie odbywa się na zasadzie dokładnego dopasowania (exact match).
+    ///
+    /// Spec: length 16; pattern `^[0-9A-F]{16}$`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_serial_number: Option<String>,
     /// Filtruje certyfikaty, które wygasają po podanej dacie.
@@ -8564,6 +8812,8 @@ pub struct QueryTokensResponseItem {
     /// Data i czas utworzenia tokena.
     pub date_created: crate::datetime::DateTime,
     /// Opis tokena.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Data ostatniego użycia tokena.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -8670,6 +8920,8 @@ pub struct RetrieveCertificatesListItem {
     /// Nazwa własna certyfikatu.
     pub certificate_name: String,
     /// Numer seryjny certyfikatu.
+    ///
+    /// Spec: length 16; pattern `^[0-9A-F]{16}$`.
     pub certificate_serial_number: String,
     /// Typ certyfikatu.
     pub certificate_type: KsefCertificateType,
@@ -8680,6 +8932,8 @@ pub struct RetrieveCertificatesListItem {
 #[serde(rename_all = "camelCase")]
 pub struct RetrieveCertificatesRequest {
     /// Numery seryjne certyfikatów do pobrania.
+    ///
+    /// Spec: 1–10 items.
     pub certificate_serial_numbers: Vec<String>,
 }
 
@@ -8722,6 +8976,8 @@ pub struct SendInvoiceRequest {
     /// Skrót SHA256 zaszyfrowanej faktury, zakodowany w formacie Base64.
     pub encrypted_invoice_hash: Sha256HashBase64,
     /// Rozmiar zaszyfrowanej faktury w bajtach.
+    ///
+    /// Spec: minimum 1.
     pub encrypted_invoice_size: u64,
     /// Skrót SHA256 korygowanej faktury, zakodowany w formacie Base64. Wymagany przy wysyłaniu korekty technicznej faktury.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -8729,8 +8985,12 @@ pub struct SendInvoiceRequest {
     /// Skrót SHA256 oryginalnej faktury, zakodowany w formacie Base64.
     pub invoice_hash: Sha256HashBase64,
     /// Rozmiar oryginalnej faktury w bajtach. Maksymalny rozmiar zależy od limitów ustawionych dla uwierzytelnionego kontekstu.
+    ///
+    /// Spec: minimum 1.
     pub invoice_size: u64,
     /// Określa, czy podatnik deklaruje tryb fakturowania "offline" dla przesyłanego dokumentu.
+    ///
+    /// Spec: KSeF's default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_mode: Option<bool>,
 }
@@ -8751,6 +9011,8 @@ pub struct SessionInvoiceStatusResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acquisition_date: Option<crate::datetime::DateTime>,
     /// Nazwa pliku faktury (zwracana dla faktur wysyłanych wsadowo).
+    ///
+    /// Spec: length ≤ 128.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_file_name: Option<String>,
     /// Skrót SHA256 faktury, zakodowany w formacie Base64.
@@ -8759,6 +9021,8 @@ pub struct SessionInvoiceStatusResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_hash: Option<Sha256HashBase64>,
     /// Numer faktury.
+    ///
+    /// Spec: length ≤ 256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_number: Option<String>,
     /// Data przyjęcia faktury w systemie KSeF (do dalszego przetwarzania).
@@ -8770,6 +9034,8 @@ pub struct SessionInvoiceStatusResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ksef_number: Option<KsefNumber>,
     /// Numer sekwencyjny faktury w ramach sesji.
+    ///
+    /// Spec: minimum 1.
     pub ordinal_number: u32,
     /// Data trwałego zapisu faktury w repozytorium KSeF. Wartość uzupełniana asynchronicznie w momencie trwałego zapisu; zawsze późniejsza niż &lt;b&gt;acquisitionDate&lt;/b&gt;. Podczas sprawdzania statusu może być jeszcze niedostępna.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -8806,14 +9072,20 @@ pub struct SessionStatusResponse {
     /// Data ostatniej aktywności w ramach sesji.
     pub date_updated: crate::datetime::DateTime,
     /// Liczba faktur przeprocesowanych w ramach sesji z błędem.
+    ///
+    /// Spec: minimum 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_invoice_count: Option<u32>,
     /// Liczba przyjętych faktur w ramach sesji.
+    ///
+    /// Spec: minimum 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_count: Option<u32>,
     /// Informacje o aktualnym statusie.
     pub status: StatusInfo,
     /// Liczba faktur przeprocesowanych w ramach sesji z sukcesem .
+    ///
+    /// Spec: minimum 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successful_invoice_count: Option<u32>,
     /// Informacja o UPO sesyjnym, zwracana gdy sesja została zamknięta i UPO zostało wygenerowane.
@@ -8921,14 +9193,20 @@ pub struct SessionsQueryResponseItem {
     /// Data ostatniej aktywności w ramach sesji.
     pub date_updated: crate::datetime::DateTime,
     /// Liczba błędnie przetworzonych faktur.
+    ///
+    /// Spec: minimum 0.
     pub failed_invoice_count: u32,
     /// Numer referencyjny sesji.
     pub reference_number: ReferenceNumber,
     /// Status sesji.
     pub status: StatusInfo,
     /// Liczba poprawnie przetworzonych faktur.
+    ///
+    /// Spec: minimum 0.
     pub successful_invoice_count: u32,
     /// Łączna liczba faktur (uwzględnia również te w trakcie przetwarzania).
+    ///
+    /// Spec: minimum 0.
     pub total_invoice_count: u32,
     /// Termin ważności sesji. Po jego upływie sesja interaktywna zostanie automatycznie zamknięta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -9057,6 +9335,8 @@ pub struct StatusInfo {
     /// Kod statusu
     pub code: i32,
     /// Opis statusu
+    ///
+    /// Spec: length ≥ 1.
     pub description: String,
     /// Dodatkowe szczegóły statusu
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -9071,6 +9351,8 @@ pub struct SubjectCreateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_date: Option<crate::datetime::DateTime>,
     /// `description`.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// 10 cyfrowy numer NIP.
     pub subject_nip: Nip,
@@ -9256,6 +9538,8 @@ impl<'de> Deserialize<'de> for SubjectType {
 #[serde(rename_all = "camelCase")]
 pub struct SubordinateEntityRole {
     /// Opis powiązania.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Typ roli - powiązania z podmiotem nadrzędnym.
     pub role: SubordinateEntityRoleType,
@@ -9358,6 +9642,8 @@ pub struct SubordinateRoleSubordinateEntityIdentifier {
     /// Typ identyfikatora.
     pub r#type: SubordinateRoleSubordinateEntityIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10.
     pub value: String,
 }
 
@@ -9439,6 +9725,8 @@ impl<'de> Deserialize<'de> for SubordinateRoleSubordinateEntityIdentifierType {
 #[serde(rename_all = "camelCase")]
 pub struct Subunit {
     /// `description`.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// 10 cyfrowy numer NIP.
     pub subject_nip: Nip,
@@ -9453,6 +9741,8 @@ pub struct SubunitPermission {
     /// Identyfikator uprawnionego.
     pub authorized_identifier: SubunitPermissionsAuthorizedIdentifier,
     /// Opis uprawnienia.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Identyfikator uprawnienia.
     pub id: PermissionId,
@@ -9466,6 +9756,8 @@ pub struct SubunitPermission {
     /// Identyfikator jednostki lub podmiotu podrzędnego.
     pub subunit_identifier: SubunitPermissionsSubunitIdentifier,
     /// Nazwa jednostki podrzędnej.
+    ///
+    /// Spec: length 5–256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subunit_name: Option<String>,
 }
@@ -9550,6 +9842,8 @@ pub struct SubunitPermissionsAuthorIdentifier {
     /// Typ identyfikatora.
     pub r#type: SubunitPermissionsAuthorIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -9641,6 +9935,8 @@ pub struct SubunitPermissionsAuthorizedIdentifier {
     /// Typ identyfikatora.
     pub r#type: SubunitPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -9651,6 +9947,8 @@ pub struct SubunitPermissionsContextIdentifier {
     /// Typ identyfikatora.
     pub r#type: SubunitPermissionsContextIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–16.
     pub value: String,
 }
 
@@ -9738,12 +10036,16 @@ pub struct SubunitPermissionsGrantRequest {
     /// Identyfikator podmiotu podrzędnego.
     pub context_identifier: SubunitPermissionsContextIdentifier,
     /// Opis uprawnienia
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Dane podmiotu, któremu nadawane są uprawnienia.
     pub subject_details: PersonPermissionSubjectDetails,
     /// Identyfikator podmiotu lub osoby fizycznej.
     pub subject_identifier: SubunitPermissionsSubjectIdentifier,
     /// Nazwa jednostki podrzędnej. W przypadku jednostki podrzędnej z identyfikatorem wewnętrznym pole jest wymagane.
+    ///
+    /// Spec: length 5–256.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subunit_name: Option<String>,
 }
@@ -9764,6 +10066,8 @@ pub struct SubunitPermissionsSubjectIdentifier {
     /// Typ identyfikatora.
     pub r#type: SubunitPermissionsSubjectIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -9855,6 +10159,8 @@ pub struct SubunitPermissionsSubunitIdentifier {
     /// Typ identyfikatora.
     pub r#type: SubunitPermissionsSubunitIdentifierType,
     /// Wartość identyfikatora.
+    ///
+    /// Spec: length 10–16.
     pub value: String,
 }
 
@@ -10072,6 +10378,8 @@ pub struct TestDataAuthorizedIdentifier {
     /// `type`.
     pub r#type: TestDataAuthorizedIdentifierType,
     /// `value`.
+    ///
+    /// Spec: length 10–64.
     pub value: String,
 }
 
@@ -10163,6 +10471,8 @@ pub struct TestDataContextIdentifier {
     /// `type`.
     pub r#type: TestDataContextIdentifierType,
     /// `value`.
+    ///
+    /// Spec: length 10.
     pub value: String,
 }
 
@@ -10244,6 +10554,8 @@ impl<'de> Deserialize<'de> for TestDataContextIdentifierType {
 #[serde(rename_all = "camelCase")]
 pub struct TestDataPermission {
     /// `description`.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// `permissionType`.
     pub permission_type: TestDataPermissionType,
@@ -10802,6 +11114,8 @@ pub struct TokenStatusResponse {
     /// Data i czas utworzenia tokena.
     pub date_created: crate::datetime::DateTime,
     /// Opis tokena.
+    ///
+    /// Spec: length 5–256.
     pub description: String,
     /// Data ostatniego użycia tokena.
     #[serde(default, skip_serializing_if = "Option::is_none")]
