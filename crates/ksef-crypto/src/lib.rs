@@ -1,4 +1,4 @@
-//! KSeF 2.0 cryptography (crate docs are replaced by README.md once it exists).
+#![doc = include_str!("../README.md")]
 
 pub mod c14n;
 pub mod cert;
