@@ -37,7 +37,10 @@ fn bench(c: &mut Criterion) {
     // A SignedInfo-sized message for the raw baseline.
     let signed_info = vec![b'x'; 1100];
 
-    for (label, base) in [("rsa2048", "xmlsec1cli-rsa-seal"), ("p256", "xmlsec1cli-ec-seal")] {
+    for (label, base) in [
+        ("rsa2048", "xmlsec1cli-rsa-seal"),
+        ("p256", "xmlsec1cli-ec-seal"),
+    ] {
         let s = signer(base);
         let mut g = c.benchmark_group(format!("xades_sign_{label}"));
         g.bench_function("raw_signature (baseline)", |b| {

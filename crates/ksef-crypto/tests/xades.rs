@@ -343,3 +343,145 @@ fn xmlsec1_accepts_our_signatures_and_rejects_tampered_ones() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Variants other signers produce, made by editing our output and re-signing SignedInfo.
+
+/// Replaces the SignatureValue with a fresh signature over the (edited) SignedInfo; `der` turns
+/// an ECDSA r||s value into DER, as some non-conforming signers emit.
+fn resign(text: &str, s: &InMemorySigner, der: bool) -> String {
+    use base64::Engine as _;
+    use ksef_crypto::c14n::{self, Method, Options};
+    let doc = c14n::parse(text).unwrap();
+    let si = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "SignedInfo")
+        .unwrap();
+    let bytes = c14n::canonicalize(si, &Options::new(Method::EXCLUSIVE));
+    let mut sv = s.sign(&bytes).unwrap();
+    if der {
+        let sig = ksef_crypto::p256::ecdsa::Signature::from_slice(&sv).unwrap();
+        sv = sig.to_der().as_bytes().to_vec();
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(sv);
+    let start = text.find("<ds:SignatureValue>").unwrap() + "<ds:SignatureValue>".len();
+    let end = text.find("</ds:SignatureValue>").unwrap();
+    format!("{}{}{}", &text[..start], b64, &text[end..])
+}
+
+#[test]
+fn xpath_transform_and_der_ecdsa_are_accepted() {
+    let s = signer("xmlsec1cli-ec-seal");
+    let signed =
+        String::from_utf8(xades::sign_with(&read(INPUTS[1]), &s, &fixed()).unwrap()).unwrap();
+
+    // XPath not(ancestor-or-self::ds:Signature) selects the same nodes as enveloped-signature.
+    let xpath = signed.replacen(
+        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"></ds:Transform>"#,
+        r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>not(ancestor-or-self::ds:Signature)</ds:XPath></ds:Transform>"#,
+        1,
+    );
+    assert_ne!(xpath, signed);
+    xades::verify(resign(&xpath, &s, false).as_bytes()).unwrap();
+    // Any other XPath is refused.
+    let other = xpath.replace("not(ancestor-or-self::ds:Signature)", "self::node()");
+    assert!(matches!(
+        xades::verify(resign(&other, &s, false).as_bytes()),
+        Err(XadesError::InvalidSignature(
+            InvalidSignature::UnsupportedAlgorithm(_)
+        ))
+    ));
+    // Without any transform that removes the signature, the digest no longer matches.
+    let none = signed.replacen(
+        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"></ds:Transform>"#,
+        "",
+        1,
+    );
+    assert!(matches!(
+        xades::verify(resign(&none, &s, false).as_bytes()),
+        Err(XadesError::InvalidSignature(
+            InvalidSignature::DigestMismatch(_)
+        ))
+    ));
+
+    // DER-encoded ECDSA SignatureValue (not XMLDSig-conforming, tolerated).
+    xades::verify(resign(&signed, &s, true).as_bytes()).unwrap();
+
+    // The SignedProperties reference removed from SignedInfo: rejected even though the
+    // SignatureValue is valid.
+    let a = signed.find("<ds:Reference Type=").unwrap();
+    let b = signed[a..].find("</ds:Reference>").unwrap() + a + "</ds:Reference>".len();
+    let no_sp = format!("{}{}", &signed[..a], &signed[b..]);
+    assert!(matches!(
+        xades::verify(resign(&no_sp, &s, false).as_bytes()),
+        Err(XadesError::InvalidSignature(
+            InvalidSignature::SignedProperties(_)
+        ))
+    ));
+    // Only the SignedProperties signed (the document reference removed): rejected.
+    let a = signed.find("<ds:Reference URI=\"\">").unwrap();
+    let b = signed[a..].find("</ds:Reference>").unwrap() + a + "</ds:Reference>".len();
+    let no_doc = format!("{}{}", &signed[..a], &signed[b..]);
+    assert!(matches!(
+        xades::verify(resign(&no_doc, &s, false).as_bytes()),
+        Err(XadesError::InvalidSignature(
+            InvalidSignature::DocumentNotSigned
+        ))
+    ));
+    // An IssuerSerial with another serial number: rejected by the XAdES check.
+    let serial_at = signed.find("<ds:X509SerialNumber>").unwrap() + "<ds:X509SerialNumber>".len();
+    let mut wrong = signed.clone();
+    wrong.insert(serial_at, '1');
+    // Re-digest the SignedProperties so only the XAdES check can catch it.
+    let wrong = redigest_signed_properties(&wrong);
+    assert!(matches!(
+        xades::verify(resign(&wrong, &s, false).as_bytes()),
+        Err(XadesError::InvalidSignature(
+            InvalidSignature::SigningCertificate(_)
+        ))
+    ));
+}
+
+#[test]
+fn issuer_names_are_compared_as_names() {
+    let s = signer("xmlsec1cli-ec-seal");
+    let signed =
+        String::from_utf8(xades::sign_with(&read(INPUTS[0]), &s, &fixed()).unwrap()).unwrap();
+    let a = signed.find("<ds:X509IssuerName>").unwrap() + "<ds:X509IssuerName>".len();
+    let b = signed[a..].find('<').unwrap() + a;
+    let ours = &signed[a..b];
+    assert_eq!(
+        ours,
+        "C=PL,CN=KSeF Fixture xmlsec1cli EC,2.5.4.97=VATPL-5265877635,O=KSeF Fixture xmlsec1cli EC"
+    );
+    let with_issuer = |name: &str| {
+        let t = format!("{}{}{}", &signed[..a], name, &signed[b..]);
+        xades::verify(resign(&redigest_signed_properties(&t), &s, false).as_bytes())
+    };
+    // The same name written the .NET way (forward order, ", ", OID.2.5.4.97): accepted.
+    with_issuer("O=KSeF Fixture xmlsec1cli EC, OID.2.5.4.97=VATPL-5265877635, CN=KSeF Fixture xmlsec1cli EC, C=PL").unwrap();
+    // A different organisation: rejected.
+    assert!(matches!(
+        with_issuer("C=PL,CN=KSeF Fixture xmlsec1cli EC,2.5.4.97=VATPL-5265877635,O=Someone Else"),
+        Err(XadesError::InvalidSignature(
+            InvalidSignature::SigningCertificate(_)
+        ))
+    ));
+}
+
+fn redigest_signed_properties(text: &str) -> String {
+    use base64::Engine as _;
+    use ksef_crypto::c14n::{self, Method, Options};
+    use sha2::Digest as _;
+    let doc = c14n::parse(text).unwrap();
+    let sp = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "SignedProperties")
+        .unwrap();
+    let d = sha2::Sha256::digest(c14n::canonicalize(sp, &Options::new(Method::EXCLUSIVE)));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(d);
+    let r = text.find("<ds:Reference Type=").unwrap();
+    let start = text[r..].find("<ds:DigestValue>").unwrap() + r + "<ds:DigestValue>".len();
+    let end = text[start..].find('<').unwrap() + start;
+    format!("{}{}{}", &text[..start], b64, &text[end..])
+}
