@@ -394,20 +394,12 @@ impl Nip {
     }
 }
 
-/// Checks the NIP pattern on a 10-character slice (reports positions relative to `s`).
+/// Checks the NIP pattern `^[1-9]((\d[1-9])|([1-9]\d))\d{7}$` on `s` (a whole NIP, or the
+/// 10-character NIP part of a composite identifier, so positions are the same either way).
 fn check_nip_pattern(kind: IdKind, s: &str) -> Result<(), IdError> {
     ensure_ascii(kind, s)?;
-    if kind == IdKind::Nip {
-        check_len(kind, s, 10, "10")?;
-    }
-    check_digits(kind, s, 0, 10.min(s.len()))?;
-    if s.len() < 10 {
-        return Err(IdError::Length {
-            kind,
-            expected: "10",
-            found: s.len(),
-        });
-    }
+    check_len(kind, s, 10, "10")?;
+    check_digits(kind, s, 0, 10)?;
     let b = s.as_bytes();
     if b[0] == b'0' {
         return Err(bad_char(kind, s, 0, "a NIP to start with a digit 1-9"));
@@ -944,7 +936,7 @@ impl FromStr for KsefNumber {
                 return Err(IdError::Length {
                     kind,
                     expected: "35 (or 36 for legacy KSeF 1.0 numbers)",
-                    found: s.chars().count().min(n),
+                    found: n,
                 });
             }
         };
