@@ -125,7 +125,20 @@ pub fn run(args: &[String]) -> Result<()> {
             continue;
         }
         if check {
-            stale.push(path.display().to_string());
+            // Point at the first differing line to make CI failures easy to read.
+            let old = current.unwrap_or_default();
+            let first = old
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| old.lines().count().min(text.lines().count()));
+            stale.push(format!(
+                "{} (first difference at line {}: committed {:?}, generated {:?})",
+                path.display(),
+                first + 1,
+                old.lines().nth(first).unwrap_or("<end of file>"),
+                text.lines().nth(first).unwrap_or("<end of file>")
+            ));
         } else {
             std::fs::create_dir_all(&gen_dir)
                 .with_context(|| format!("creating {}", gen_dir.display()))?;
