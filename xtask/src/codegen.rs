@@ -1230,6 +1230,9 @@ fn emit_query_struct(
     let mut fields = String::new();
     let mut pairs = String::new();
     let mut all_optional = true;
+    // For `new(...)`: required parameters as arguments, everything else empty.
+    let mut new_args = Vec::new();
+    let mut new_fields = Vec::new();
     for p in query {
         let name = p
             .get("name")
@@ -1271,6 +1274,7 @@ fn emit_query_struct(
         };
         match &ty {
             Ty::Vec(inner) => {
+                new_fields.push(format!("{ident}: Vec::new()"));
                 let _ = writeln!(fields, "pub {ident}: {},", ty.rust_qualified());
                 let _ = writeln!(
                     pairs,
@@ -1281,6 +1285,8 @@ fn emit_query_struct(
             }
             t if required => {
                 all_optional = false;
+                new_args.push(format!("{ident}: {}", t.rust_qualified()));
+                new_fields.push(ident.clone());
                 let _ = writeln!(fields, "pub {ident}: {},", t.rust_qualified());
                 let _ = writeln!(
                     pairs,
@@ -1290,6 +1296,7 @@ fn emit_query_struct(
                 );
             }
             t => {
+                new_fields.push(format!("{ident}: None"));
                 let _ = writeln!(fields, "pub {ident}: Option<{}>,", t.rust_qualified());
                 let _ = writeln!(
                     pairs,
@@ -1301,10 +1308,19 @@ fn emit_query_struct(
         }
     }
     let derive_default = if all_optional { ", Default" } else { "" };
+    let constructor = if all_optional {
+        String::new()
+    } else {
+        format!(
+            "/// The required parameters; the optional ones empty.\npub fn new({}) -> Self {{\nSelf {{ {} }}\n}}\n\n",
+            new_args.join(", "),
+            new_fields.join(", ")
+        )
+    };
     let _ = writeln!(
         out,
         "/// Query parameters of [`OperationId::{id}`] (`{what}`).\n#[derive(Debug, Clone, PartialEq{derive_default})]\npub struct {id}Query {{\n{fields}}}\n\n\
-         impl {id}Query {{\n/// The parameters as `(name, value)` pairs in spec order; absent ones are left out, arrays repeat\n/// the name once per element, date-times are RFC 3339.\npub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {{\nlet mut pairs = Vec::new();\n{pairs}pairs\n}}\n}}\n"
+         impl {id}Query {{\n{constructor}/// The parameters as `(name, value)` pairs in spec order; absent ones are left out, arrays repeat\n/// the name once per element, date-times are RFC 3339.\npub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {{\nlet mut pairs = Vec::new();\n{pairs}pairs\n}}\n}}\n"
     );
     Ok(())
 }

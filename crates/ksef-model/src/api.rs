@@ -16,6 +16,22 @@
 //!   `as_str()`/`Display` give the wire string.
 //! - Inline object schemas get a struct named after their parent and property
 //!   (e.g. `TooManyRequestsResponseStatus`).
+//!
+//! ```
+//! use ksef_model::api::{AuthenticationChallengeResponse, CommonSessionStatus};
+//!
+//! let json = r#"{"challenge": "20250514-CR-226FB7B000-3ACF9BE4C0-10",
+//!     "timestamp": "2025-07-11T12:23:56.0154302+00:00", "timestampMs": 1752236636015,
+//!     "clientIp": "127.0.0.1", "addedLater": true}"#;
+//! let r: AuthenticationChallengeResponse = serde_json::from_str(json)?;
+//! assert_eq!(r.challenge.as_str(), "20250514-CR-226FB7B000-3ACF9BE4C0-10");
+//! assert_eq!(r.timestamp.to_string(), "2025-07-11T12:23:56.0154302Z");
+//!
+//! // Enum values KSeF adds later are kept, not rejected.
+//! let s: CommonSessionStatus = serde_json::from_str(r#""Archived""#)?;
+//! assert_eq!(s, CommonSessionStatus::Unknown("Archived".into()));
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 #[path = "generated/api.rs"]
 mod generated;

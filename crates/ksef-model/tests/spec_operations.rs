@@ -335,6 +335,11 @@ fn query_pairs_repeat_arrays_and_format_date_times() {
             ("statuses", "Succeeded".to_string()),
         ]
     );
+    let minimal = ListSessionsQuery::new(SessionType::Batch);
+    assert_eq!(
+        minimal.to_query_pairs(),
+        vec![("sessionType", "Batch".to_string())]
+    );
     let t = ListTokensQuery {
         status: vec![AuthenticationTokenStatus::Active],
         description: Some("ci".into()),

@@ -2480,6 +2480,22 @@ pub struct ListSessionsQuery {
 }
 
 impl ListSessionsQuery {
+    /// The required parameters; the optional ones empty.
+    pub fn new(session_type: crate::api::SessionType) -> Self {
+        Self {
+            page_size: None,
+            session_type,
+            reference_number: None,
+            date_created_from: None,
+            date_created_to: None,
+            date_closed_from: None,
+            date_closed_to: None,
+            date_modified_from: None,
+            date_modified_to: None,
+            statuses: Vec::new(),
+        }
+    }
+
     /// The parameters as `(name, value)` pairs in spec order; absent ones are left out, arrays repeat
     /// the name once per element, date-times are RFC 3339.
     pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
