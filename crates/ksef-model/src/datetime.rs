@@ -11,7 +11,9 @@
 //!   time, so always send an explicit offset — [`DateTime`]'s `Display` always writes one).
 //!
 //! Serialization writes RFC 3339: the fraction with trailing zeros removed (none when whole
-//! seconds) and `Z` for UTC, otherwise `±HH:MM`.
+//! seconds) and `Z` for UTC, otherwise `±HH:MM`. (Values built from an `OffsetDateTime` outside
+//! years 0000–9999 cannot be RFC 3339; they are written with a sign or a fifth digit, and
+//! offsets with a seconds part are written converted to UTC.)
 //!
 //! We parse by hand rather than with `time`'s `Rfc3339` description because that one rejects
 //! the missing offset KSeF sends and caps the fraction length.
