@@ -26,6 +26,20 @@ pub use validate::Rule;
 
 use rt::XmlElement as _;
 
+impl model::TNrNip {
+    /// The NIP as `ksef_model`'s identifier, checking its check digit as well.
+    pub fn to_nip(&self) -> Result<ksef_model::ids::Nip, ksef_model::ids::IdError> {
+        ksef_model::ids::Nip::new(self.as_str())
+    }
+}
+
+impl TryFrom<&ksef_model::ids::Nip> for model::TNrNip {
+    type Error = ValueError;
+    fn try_from(nip: &ksef_model::ids::Nip) -> Result<Self, ValueError> {
+        Self::new(nip.as_str())
+    }
+}
+
 const FA2_NS: &str = "http://crd.gov.pl/wzor/2023/06/29/12648/";
 const FA_RR_NS: &str = "http://crd.gov.pl/wzor/2026/03/06/14189/";
 

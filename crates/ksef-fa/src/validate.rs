@@ -49,15 +49,10 @@ pub enum Rule {
     },
 }
 
-/// Checks a NIP's check digit.
-pub fn nip_checksum_ok(nip: &str) -> bool {
-    const W: [u32; 9] = [6, 5, 7, 2, 3, 4, 5, 6, 7];
-    let d: Vec<u32> = nip.chars().filter_map(|c| c.to_digit(10)).collect();
-    if d.len() != 10 || nip.len() != 10 {
-        return false;
-    }
-    let sum: u32 = W.iter().zip(&d).map(|(w, x)| w * x).sum();
-    sum % 11 == d[9]
+/// Checks a NIP's check digit with `ksef_model::ids::Nip` (the pattern is already checked by
+/// the schema type).
+pub(crate) fn nip_checksum_ok(nip: &str) -> bool {
+    ksef_model::ids::Nip::parse_lenient(nip).is_ok_and(|n| n.has_valid_checksum())
 }
 
 /// The `P_13_x`/`P_14_x` bucket of a VAT rate (Ministry's FA(3) mapping).

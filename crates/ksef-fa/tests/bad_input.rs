@@ -183,3 +183,14 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn nip_converts_to_ksef_model() {
+    let f = Faktura::from_xml(MINIMAL).unwrap();
+    let nip = f.podmiot1.dane_identyfikacyjne.nip.to_nip().unwrap();
+    assert_eq!(nip.as_str(), "5261040828");
+    let back = ksef_fa::model::TNrNip::try_from(&nip).unwrap();
+    assert_eq!(back, f.podmiot1.dane_identyfikacyjne.nip);
+    let bad = ksef_fa::model::TNrNip::new("5261040829").unwrap();
+    assert!(bad.to_nip().is_err());
+}
