@@ -19,6 +19,7 @@ pub use error::{
 };
 pub use exception::ExceptionCode;
 pub use presigned::{DownloadInfo, PresignedUpload};
+pub use retry::RetryPolicy;
 pub use token::{
     AccessOrRefresh, AccessOrRefreshToken, AccessToken, AuthenticationToken, Bearer, RefreshToken,
 };

@@ -336,6 +336,23 @@ struct Inner {
 }
 
 impl Transport {
+    /// A builder for a KSeF environment. Pacing is **on** for Test, Demo and Production (KSeF
+    /// escalates penalties for clients that keep hitting 429) and off for a custom URL.
+    pub fn builder(environment: &ksef_model::environment::Environment) -> TransportBuilder {
+        use ksef_model::environment::Environment as E;
+        let pacing = matches!(environment, E::Test | E::Demo | E::Production);
+        let base = environment.api_base_url();
+        TransportBuilder::new(
+            Url::parse(base).map_err(|e| format!("invalid base URL {base:?}: {e}")),
+            pacing,
+        )
+    }
+
+    /// A transport for a KSeF environment with default settings.
+    pub fn new(environment: &ksef_model::environment::Environment) -> Result<Self> {
+        Self::builder(environment).build()
+    }
+
     /// A builder for any base URL (e.g. a local simulator: `http://127.0.0.1:8080/v2`).
     /// Pacing is **off** by default for a custom URL.
     pub fn builder_for_url(base_url: &str) -> TransportBuilder {
@@ -664,6 +681,33 @@ mod tests {
         assert!(
             t.url(&ep("/tokens/{referenceNumber}"), &[".."], &[])
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn environments() {
+        use ksef_model::environment::Environment;
+        let t = Transport::new(&Environment::Test).unwrap();
+        assert_eq!(t.base_url().as_str(), "https://api-test.ksef.mf.gov.pl/v2");
+        assert!(t.inner.pacer.is_some(), "pacing on for real environments");
+        let t = Transport::new(&Environment::custom("http://127.0.0.1:9/v2/", "http://q")).unwrap();
+        assert!(t.inner.pacer.is_none(), "pacing off for custom URLs");
+        let t = Transport::builder(&Environment::Production)
+            .pacing(false)
+            .build()
+            .unwrap();
+        assert!(t.inner.pacer.is_none());
+        assert_eq!(
+            t.user_agent().to_str().unwrap(),
+            concat!("ksef-rs/", env!("CARGO_PKG_VERSION"))
+        );
+        let t = Transport::builder(&Environment::Demo)
+            .user_agent_suffix("acme-erp/2.1")
+            .build()
+            .unwrap();
+        assert_eq!(
+            t.user_agent().to_str().unwrap(),
+            concat!("ksef-rs/", env!("CARGO_PKG_VERSION"), " acme-erp/2.1")
         );
     }
 
