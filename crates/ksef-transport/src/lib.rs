@@ -1,4 +1,4 @@
-#![doc = "KSeF 2.0 HTTP transport: one typed async call per API operation. (work in progress)"]
+#![doc = include_str!("../README.md")]
 
 mod call;
 mod clock;
