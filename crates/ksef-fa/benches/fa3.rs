@@ -44,6 +44,14 @@ fn bench(c: &mut Criterion) {
             n
         })
     });
+    g.bench_function("reference: roxmltree DOM (parse stage 1)", |b| {
+        b.iter(|| {
+            roxmltree::Document::parse(black_box(&xml))
+                .unwrap()
+                .descendants()
+                .count()
+        })
+    });
     g.bench_function("parse (Faktura::from_xml)", |b| {
         b.iter(|| Faktura::from_xml(black_box(&xml)).unwrap())
     });

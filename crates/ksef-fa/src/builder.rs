@@ -752,10 +752,8 @@ impl InvoiceBuilder {
         };
         let zwolnienie = if has(VatRate::Zw) || self.exemption.is_some() {
             let ex = self.exemption.as_ref().ok_or_else(|| Error::Invalid {
-                path: path(&["Fa", "Adnotacje", "Zwolnienie", "P_19"]),
-                problem: Problem::Missing {
-                    found: Some("a `zw` line without InvoiceBuilder::exemption".into()),
-                },
+                path: path(&["Fa", "Adnotacje", "Zwolnienie"]),
+                problem: Problem::Rule(crate::Rule::ExemptionBasisMissing),
             })?;
             let p = &["Fa", "Adnotacje", "Zwolnienie"];
             let c = match ex {

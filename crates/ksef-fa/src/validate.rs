@@ -39,6 +39,10 @@ pub enum Rule {
     /// A correction invoice (KOR, KOR_ZAL, KOR_ROZ) that does not name the corrected invoice.
     #[error("a correction invoice must name the corrected invoice (DaneFaKorygowanej)")]
     CorrectionWithoutReference,
+    /// A line has rate `zw` but the invoice gives no legal basis for the exemption (`P_19` = 1
+    /// with `P_19A`, `P_19B` or `P_19C`).
+    #[error("a line is exempt (zw): give the legal basis of the exemption (P_19A/P_19B/P_19C)")]
+    ExemptionBasisMissing,
     /// A line net amount that does not equal quantity × unit net price rounded to grosze.
     #[error("net amount {found} differs from quantity × unit price = {expected}")]
     LineNetMismatch {
@@ -324,6 +328,21 @@ impl Faktura {
             errs.push(rule(
                 &[("Fa", None), ("DaneFaKorygowanej", None)],
                 Rule::CorrectionWithoutReference,
+            ));
+        }
+        let has_zw = fa
+            .fa_wiersz
+            .iter()
+            .any(|l| l.p_12 == Some(TStawkaPodatku::Zw));
+        if has_zw
+            && matches!(
+                fa.adnotacje.zwolnienie.zwolnienie,
+                crate::model::ZwolnienieZwolnienie::P19n(_)
+            )
+        {
+            errs.push(rule(
+                &[("Fa", None), ("Adnotacje", None), ("Zwolnienie", None)],
+                Rule::ExemptionBasisMissing,
             ));
         }
         // line arithmetic: P_11 = round(P_8B × P_9A, 2) when all three are given

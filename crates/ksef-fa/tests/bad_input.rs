@@ -131,6 +131,16 @@ fn semantic_rules() {
     let errs = f.validate_at(date!(2026 - 02 - 01)).unwrap_err();
     assert_eq!(errs[0].path().unwrap().to_string(), "Fa/FaWiersz[1]/P_11");
 
+    let f = Faktura::from_xml(&MINIMAL.replace("<P_12>23</P_12>", "<P_12>zw</P_12>")).unwrap();
+    let errs = f.validate_at(date!(2026 - 02 - 01)).unwrap_err();
+    assert!(
+        errs.iter().any(|e| matches!(
+            e.problem(),
+            Some(Problem::Rule(Rule::ExemptionBasisMissing))
+        )),
+        "{errs:?}"
+    );
+
     let f = Faktura::from_xml(&MINIMAL.replace(">VAT<", ">KOR<")).unwrap();
     let errs = f.validate_at(date!(2026 - 02 - 01)).unwrap_err();
     assert!(errs.iter().any(|e| matches!(
