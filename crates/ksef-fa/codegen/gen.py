@@ -115,7 +115,7 @@ def snake(name):
 
 
 def rdoc(text, indent=""):
-    text = text.replace("\\", "\\\\")
+    text = text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("<", "&lt;").replace(">", "&gt;")
     lines = []
     for ln in text.split("\n"):
         lines.append(f"{indent}/// {ln}".rstrip())

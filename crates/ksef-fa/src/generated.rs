@@ -3927,13 +3927,13 @@ impl rt::XmlElement for TPodmiot1 {
 /// Schema: `TAdres`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TAdres {
-    /// `KodKraju` — Kod Kraju [Country Code]
+    /// `KodKraju` — Kod Kraju \[Country Code\]
     pub kod_kraju: TKodKraju,
-    /// `AdresL1` — Adres [Address]
+    /// `AdresL1` — Adres \[Address\]
     pub adres_l1: TZnakowy512,
-    /// `AdresL2` — Adres [Address]
+    /// `AdresL2` — Adres \[Address\]
     pub adres_l2: Option<TZnakowy512>,
-    /// `GLN` — Globalny Numer Lokalizacyjny [Global Location Number]
+    /// `GLN` — Globalny Numer Lokalizacyjny \[Global Location Number\]
     pub gln: Option<TGln>,
 }
 impl TAdres {
@@ -3977,13 +3977,13 @@ impl rt::XmlElement for TAdres {
 /// Schema: `Faktura/Podmiot1/AdresKoresp`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdresKoresp {
-    /// `KodKraju` — Kod Kraju [Country Code]
+    /// `KodKraju` — Kod Kraju \[Country Code\]
     pub kod_kraju: TKodKraju,
-    /// `AdresL1` — Adres [Address]
+    /// `AdresL1` — Adres \[Address\]
     pub adres_l1: TZnakowy512,
-    /// `AdresL2` — Adres [Address]
+    /// `AdresL2` — Adres \[Address\]
     pub adres_l2: Option<TZnakowy512>,
-    /// `GLN` — Globalny Numer Lokalizacyjny [Global Location Number]
+    /// `GLN` — Globalny Numer Lokalizacyjny \[Global Location Number\]
     pub gln: Option<TGln>,
 }
 impl AdresKoresp {
