@@ -236,3 +236,53 @@ fn builder_errors_name_the_field() {
         "{e}"
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = Line> {
+        (
+            0i64..100_000,
+            0u32..4,
+            0i64..1_000_000,
+            0usize..VatRate::ALL.len(),
+        )
+            .prop_map(|(q, qs, p, r)| {
+                Line::new(
+                    "Pozycja",
+                    Decimal::new(q, qs),
+                    Decimal::new(p, 2),
+                    VatRate::ALL[r],
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the lines, a built invoice passes our validation (totals consistent with the
+        /// lines) and survives a write/parse round trip.
+        #[test]
+        fn built_invoices_validate_and_round_trip(lines in proptest::collection::vec(line(), 1..8), correction in any::<bool>()) {
+            let mut b = if correction {
+                base(InvoiceBuilder::correction(
+                    "FK/9/2026",
+                    date!(2026 - 02 - 01),
+                    CorrectedInvoice { issue_date: date!(2026 - 01 - 15), number: "FV/9/2026".into(), ksef_number: None },
+                    "Korekta",
+                ))
+                .line_before(Line::new("Pozycja", Decimal::ONE, Decimal::ONE_HUNDRED, VatRate::V23))
+            } else {
+                base(InvoiceBuilder::vat("FV/9/2026", date!(2026 - 02 - 01)))
+            };
+            b = b.exemption(Exemption::Act("art. 43 ust. 1".into()));
+            for l in lines {
+                b = b.line(l);
+            }
+            let inv = b.build().unwrap();
+            prop_assert!(inv.validate_at(date!(2026 - 02 - 01)).is_ok(), "{:?}", inv.validate_at(date!(2026 - 02 - 01)));
+            prop_assert_eq!(Faktura::from_xml(&inv.to_xml()).unwrap(), inv);
+        }
+    }
+}
