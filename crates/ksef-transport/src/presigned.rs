@@ -47,6 +47,22 @@ impl std::fmt::Debug for PresignedUpload {
     }
 }
 
+impl From<&ksef_model::api::PartUploadRequest> for PresignedUpload {
+    /// Takes `method`, `url` and `headers` of one `partUploadRequests[]` entry verbatim
+    /// (headers whose value is `null` are not sent).
+    fn from(r: &ksef_model::api::PartUploadRequest) -> Self {
+        Self {
+            method: r.method.clone(),
+            url: r.url.clone(),
+            headers: r
+                .headers
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+                .collect(),
+        }
+    }
+}
+
 /// The URL without its query (which holds the signature), for messages.
 fn redact_url(url: &str) -> String {
     match url.split_once('?') {
@@ -198,6 +214,34 @@ impl Transport {
     where
         W: AsyncWrite + Unpin + ?Sized,
     {
+        self.download_checked(url, sink, None).await
+    }
+
+    /// Streams one export package part (`package.parts[i]` of the export status) into `sink`,
+    /// verifying the SHA-256 of the *encrypted* part against `encryptedPartHash` (and
+    /// `x-ms-meta-hash` when present). Decrypt each part on its own, then concatenate.
+    pub async fn download_export_part<W>(
+        &self,
+        part: &ksef_model::api::InvoicePackagePart,
+        sink: &mut W,
+    ) -> Result<DownloadInfo>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(part.encrypted_part_hash.as_bytes());
+        self.download_checked(&part.url, sink, Some(expected)).await
+    }
+
+    async fn download_checked<W>(
+        &self,
+        url: &str,
+        sink: &mut W,
+        expected_sha256: Option<String>,
+    ) -> Result<DownloadInfo>
+    where
+        W: AsyncWrite + Unpin + ?Sized,
+    {
         let parsed = Url::parse(url).map_err(|e| Error::Request {
             operation: DOWNLOAD,
             message: format!("invalid download URL ({e}): {}", redact_url(url)),
@@ -244,14 +288,14 @@ impl Transport {
                 check_binary(content_type.as_deref(), b"")?;
             }
             let sha256 = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
-            if let Some(expected) = &announced_hash
-                && *expected != sha256
-            {
-                return Err(Error::HashMismatch {
-                    operation: DOWNLOAD,
-                    expected: expected.clone(),
-                    actual: sha256,
-                });
+            for expected in announced_hash.iter().chain(expected_sha256.iter()) {
+                if *expected != sha256 {
+                    return Err(Error::HashMismatch {
+                        operation: DOWNLOAD,
+                        expected: expected.clone(),
+                        actual: sha256,
+                    });
+                }
             }
             Ok(DownloadInfo {
                 length,
@@ -392,6 +436,24 @@ mod tests {
             check_binary(Some("application/octet-stream"), b"  <!DOCTYPE HTML><html>").is_err()
         );
         assert!(check_binary(None, b"<HTML><body>").is_err());
+    }
+
+    #[test]
+    fn upload_target_from_model() {
+        let r: ksef_model::api::PartUploadRequest = serde_json::from_value(serde_json::json!({
+            "ordinalNumber": 1,
+            "method": "PUT",
+            "url": "https://ksef-test.mf.gov.pl/storage/00/x/batch-parts/1?skoid=1&sig=abc",
+            "headers": {"x-ms-blob-type": "BlockBlob", "x-ms-null": null}
+        }))
+        .unwrap();
+        let u = PresignedUpload::from(&r);
+        assert_eq!(u.method, "PUT");
+        assert_eq!(u.url, r.url);
+        assert_eq!(
+            u.headers,
+            vec![("x-ms-blob-type".to_owned(), "BlockBlob".to_owned())]
+        );
     }
 
     #[test]

@@ -472,8 +472,8 @@ impl Transport {
                 Some(b)
             }
         };
-        self.run(endpoint, url, headers, body)
-            .instrument(span)
+        self.run(endpoint, url, headers, body, &span)
+            .instrument(span.clone())
             .await
     }
 
@@ -483,6 +483,7 @@ impl Transport {
         url: Url,
         headers: HeaderMap,
         body: Option<Bytes>,
+        span: &tracing::Span,
     ) -> Result<RawResponse> {
         let inner = &*self.inner;
         let mut attempt = Attempt {
@@ -498,7 +499,7 @@ impl Transport {
                     inner.clock.sleep(wait).await;
                 }
             }
-            tracing::Span::current().record("attempt", attempt.number);
+            span.record("attempt", attempt.number);
             let mut request = inner
                 .http
                 .request(endpoint.method.to_http(), url.clone())
@@ -510,7 +511,7 @@ impl Transport {
             let (outcome, error) = match request.send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    tracing::Span::current().record("status", status);
+                    span.record("status", status);
                     let response_headers = response.headers().clone();
                     match response.bytes().await {
                         Ok(bytes) if (200..300).contains(&status) => {

@@ -707,3 +707,40 @@ async fn presigned_download_checks_hash_and_refuses_html() {
         .unwrap_err();
     assert!(matches!(e, Error::NotBinary { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn export_part_download_checks_the_declared_hash() {
+    let server = MockServer::start().await;
+    let data = vec![42u8; 5000];
+    Mock::given(method("GET"))
+        .and(path("/export/part-1"))
+        .and(no_auth_header)
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(data.clone(), "application/octet-stream"),
+        )
+        .mount(&server)
+        .await;
+    let (t, _) = setup(&server);
+    let part = |hash: String| -> api::InvoicePackagePart {
+        serde_json::from_value(serde_json::json!({
+            "ordinalNumber": 1, "partName": "part-1.zip.aes", "method": "GET",
+            "url": format!("{}/export/part-1?sig=S", server.uri()),
+            "partSize": 4990, "partHash": sha_b64(b"plain"),
+            "encryptedPartSize": 5000, "encryptedPartHash": hash,
+            "expirationDate": "2025-07-11T12:23:56+00:00"
+        }))
+        .unwrap()
+    };
+    let mut sink = Vec::new();
+    let info = t
+        .download_export_part(&part(sha_b64(&data)), &mut sink)
+        .await
+        .unwrap();
+    assert_eq!(sink, data);
+    assert_eq!(info.length, 5000);
+    let e = t
+        .download_export_part(&part(sha_b64(b"something else")), &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::HashMismatch { .. }), "{e}");
+}
