@@ -549,6 +549,7 @@ def emit_simple(name, f, doc, xsd, out):
         out.append("    /// Normalises whitespace as the schema does, then checks the schema's restrictions.\n")
         out.append("    pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {\n")
         out.append(f"        let v = rt::ws_owned(value.into(), rt::Ws::{f['ws']});\n")
+        out.append("        rt::check_chars(&v)?;\n")
         mn = f.get("minLength")
         mx = f.get("maxLength")
         if mn is not None or mx is not None:

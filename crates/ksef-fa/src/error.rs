@@ -58,6 +58,9 @@ pub enum ValueErrorKind {
         /// What was expected, e.g. "a VAT rate".
         what: &'static str,
     },
+    /// Contains a character XML cannot carry (a control character).
+    #[error("contains a control character that XML cannot carry")]
+    InvalidChar,
     /// Not a decimal number.
     #[error("is not a decimal number (use digits and an optional `.`, e.g. 123.45)")]
     NotDecimal,

@@ -25,6 +25,7 @@ impl Bdo {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 9)?;
         Ok(Self(v))
     }
@@ -97,6 +98,7 @@ impl IdNabywcy {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 32)?;
         Ok(Self(v))
     }
@@ -121,6 +123,7 @@ impl IpKsef {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 13)?;
         IPKSEF_RE0.check(&v)?;
         Ok(Self(v))
@@ -204,6 +207,7 @@ impl LinkDoPlatnosci {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 512)?;
         LINKDOPLATNOSCI_RE0.check(&v)?;
         Ok(Self(v))
@@ -228,6 +232,7 @@ impl NrId {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Replace);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 50)?;
         Ok(Self(v))
     }
@@ -248,6 +253,7 @@ impl SwiftType {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         SWIFTTYPE_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -272,6 +278,7 @@ impl TAdresEmail {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 3, 255)?;
         TADRESEMAIL_RE0.check(&v)?;
         Ok(Self(v))
@@ -419,6 +426,7 @@ impl TGln {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 13)?;
         Ok(Self(v))
     }
@@ -2645,6 +2653,7 @@ impl TNipIdWew {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 20)?;
         TNIPIDWEW_RE0.check(&v)?;
         Ok(Self(v))
@@ -2666,6 +2675,7 @@ impl TNrKrs {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         TNRKRS_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2686,6 +2696,7 @@ impl TNrNip {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         TNRNIP_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2709,6 +2720,7 @@ impl TNrRb {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 10, 34)?;
         Ok(Self(v))
     }
@@ -2729,6 +2741,7 @@ impl TNrRegon {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         TNRREGON_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2749,6 +2762,7 @@ impl TNrVatUe {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         TNRVATUE_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2769,6 +2783,7 @@ impl TNumerKsef {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         TNUMERKSEF_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2792,6 +2807,7 @@ impl TNumerTelefonu {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 16)?;
         Ok(Self(v))
     }
@@ -3292,6 +3308,7 @@ impl TTekstowy {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 3500)?;
         Ok(Self(v))
     }
@@ -3408,6 +3425,7 @@ impl TZnakowy {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 256)?;
         Ok(Self(v))
     }
@@ -3431,6 +3449,7 @@ impl TZnakowy2 {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 0, 256)?;
         Ok(Self(v))
     }
@@ -3454,6 +3473,7 @@ impl TZnakowy20 {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 20)?;
         Ok(Self(v))
     }
@@ -3477,6 +3497,7 @@ impl TZnakowy50 {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 50)?;
         Ok(Self(v))
     }
@@ -3500,6 +3521,7 @@ impl TZnakowy512 {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
+        rt::check_chars(&v)?;
         rt::check_len(&v, 1, 512)?;
         Ok(Self(v))
     }
@@ -3638,6 +3660,7 @@ impl XsdString {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
         let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
+        rt::check_chars(&v)?;
         Ok(Self(v))
     }
     /// The value.

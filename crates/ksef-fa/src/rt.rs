@@ -98,6 +98,19 @@ fn trim_xml(s: &str) -> &str {
 
 // ------------------------------------------------------------------ value checks
 
+/// Rejects characters XML 1.0 cannot carry (C0 controls other than TAB/LF/CR, U+FFFE, U+FFFF),
+/// so that every value in the model can be written.
+pub(crate) fn check_chars(v: &str) -> Result<(), ValueError> {
+    let bad = v.chars().any(|c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{fffe}' || c == '\u{ffff}'
+    });
+    if bad {
+        Err(ValueError::new(v, ValueErrorKind::InvalidChar))
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn check_len(v: &str, min: usize, max: usize) -> Result<(), ValueError> {
     // byte length bounds the character count from above: count characters only when needed
     let n = if v.len() <= max && v.len() >= min {

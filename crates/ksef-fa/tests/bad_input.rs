@@ -204,3 +204,10 @@ fn nip_converts_to_ksef_model() {
     let bad = ksef_fa::model::TNrNip::new("5261040829").unwrap();
     assert!(bad.to_nip().is_err());
 }
+
+#[test]
+fn control_characters_are_refused_in_code() {
+    let e = ksef_fa::model::TZnakowy::new("a\u{1}b").unwrap_err();
+    assert_eq!(e.kind(), &ValueErrorKind::InvalidChar);
+    assert!(ksef_fa::model::TZnakowy::new("a\tb").is_ok());
+}
