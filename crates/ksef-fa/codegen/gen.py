@@ -653,7 +653,12 @@ def emit_fields_parse(fields, out, ind):
         if fd["k"] == "elem":
             x = rust_str(fd["xml"])
             if fd["occ"] == "one":
+                assert fd.get("fixed") is None, "fixed required element: not in FA(3)"
                 out.append(f"{ind}{r}: c.one({x})?,\n")
+            elif fd["occ"] == "opt" and fd.get("fixed") is not None:
+                out.append(f"{ind}{r}: {{\n{ind}    let v: Option<{fd['ty']}> = c.opt({x})?;\n"
+                           f"{ind}    if let Some(v) = &v {{\n{ind}        rt::fixed_value(v.as_str(), {x}, {rust_str(fd['fixed'])})?;\n{ind}    }}\n"
+                           f"{ind}    v\n{ind}}},\n")
             elif fd["occ"] == "opt":
                 out.append(f"{ind}{r}: c.opt({x})?,\n")
             else:

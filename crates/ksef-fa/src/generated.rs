@@ -3881,7 +3881,13 @@ impl rt::XmlElement for Podmiot1 {
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
-            prefiks_podatnika: c.opt("PrefiksPodatnika")?,
+            prefiks_podatnika: {
+                let v: Option<TKodyKrajowUe> = c.opt("PrefiksPodatnika")?;
+                if let Some(v) = &v {
+                    rt::fixed_value(v.as_str(), "PrefiksPodatnika", "PL")?;
+                }
+                v
+            },
             nr_eori: c.opt("NrEORI")?,
             dane_identyfikacyjne: c.one("DaneIdentyfikacyjne")?,
             adres: c.one("Adres")?,

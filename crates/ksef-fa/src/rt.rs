@@ -690,6 +690,23 @@ impl Error {
     }
 }
 
+/// Parse-time check of an element's `fixed` value.
+pub(crate) fn fixed_value(
+    found: &str,
+    name: &'static str,
+    expected: &'static str,
+) -> Result<(), Error> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::invalid(Problem::Fixed {
+            expected,
+            found: found.to_owned(),
+        })
+        .at(name, None))
+    }
+}
+
 fn display_name(n: Node<'_, '_>) -> String {
     match n.tag_name().namespace() {
         Some(ns) if ns == crate::NAMESPACE => n.tag_name().name().to_owned(),

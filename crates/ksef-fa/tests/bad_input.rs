@@ -211,3 +211,26 @@ fn control_characters_are_refused_in_code() {
     assert_eq!(e.kind(), &ValueErrorKind::InvalidChar);
     assert!(ksef_fa::model::TZnakowy::new("a\tb").is_ok());
 }
+
+#[test]
+fn fixed_values_are_checked_on_parse() {
+    let xml = MINIMAL.replace(
+        "<Podmiot1>",
+        "<Podmiot1><PrefiksPodatnika>DE</PrefiksPodatnika>",
+    );
+    let e = err(&xml);
+    assert_eq!(
+        e.to_string(),
+        r#"Podmiot1/PrefiksPodatnika: must be "PL" (fixed by the schema), found "DE""#
+    );
+    let xml = MINIMAL.replace(
+        "<Podmiot1>",
+        "<Podmiot1><PrefiksPodatnika>PL</PrefiksPodatnika>",
+    );
+    assert!(Faktura::from_xml(&xml).is_ok());
+    let e = err(&MINIMAL.replace("kodSystemowy=\"FA (3)\"", "kodSystemowy=\"FA (2)\""));
+    assert_eq!(
+        e.path().unwrap().to_string(),
+        "Naglowek/KodFormularza/@kodSystemowy"
+    );
+}
