@@ -22,22 +22,29 @@ fn templates_round_trip_and_validate() {
                 e.to_string().contains("Podmiot3[1]/DaneIdentyfikacyjne"),
                 "{e}"
             );
+            // without the IDWew lines it is valid: round-trip the rest of it
+            let fixed: Vec<&str> = xml.lines().filter(|l| !l.contains("<IDWew>")).collect();
+            round_trip(&name, &fixed.join("\n"));
             continue;
         }
-        if let Some(r) = common::xmllint(&xml) {
-            r.unwrap_or_else(|e| panic!("{name}: the filled template itself is invalid: {e}"));
-        }
-        let first = Faktura::from_xml(&xml).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let written = first.to_xml();
-        assert!(!written.starts_with('\u{feff}'));
-        assert_eq!(written.matches("<?").count(), 1, "only the XML declaration");
-        let second = Faktura::from_xml(&written)
-            .unwrap_or_else(|e| panic!("{name} (written): {e}\n{written}"));
-        assert_eq!(first, second, "{name}: model changed over a round trip");
-        assert_eq!(written, second.to_xml(), "{name}: writing is not stable");
-        if let Some(r) = common::xmllint(&written) {
-            r.unwrap_or_else(|e| panic!("{name}: written XML is invalid: {e}\n{written}"));
-        }
+        round_trip(&name, &xml);
+    }
+}
+
+fn round_trip(name: &str, xml: &str) {
+    if let Some(r) = common::xmllint(xml) {
+        r.unwrap_or_else(|e| panic!("{name}: the filled template itself is invalid: {e}"));
+    }
+    let first = Faktura::from_xml(xml).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let written = first.to_xml();
+    assert!(!written.starts_with('\u{feff}'));
+    assert_eq!(written.matches("<?").count(), 1, "only the XML declaration");
+    let second =
+        Faktura::from_xml(&written).unwrap_or_else(|e| panic!("{name} (written): {e}\n{written}"));
+    assert_eq!(first, second, "{name}: model changed over a round trip");
+    assert_eq!(written, second.to_xml(), "{name}: writing is not stable");
+    if let Some(r) = common::xmllint(&written) {
+        r.unwrap_or_else(|e| panic!("{name}: written XML is invalid: {e}\n{written}"));
     }
 }
 
