@@ -718,6 +718,19 @@ fn display_name(n: Node<'_, '_>) -> String {
 /// Walks the child elements of one element in document order.
 pub(crate) struct Cursor<'a, 'i> {
     next: Option<Node<'a, 'i>>,
+    /// Local name of `next` when in the FA(3) namespace, `{foreign}` otherwise (computed once per
+    /// element: `peek` is called for every optional field).
+    name: Option<&'a str>,
+}
+
+fn fa_name<'a>(n: Option<Node<'a, '_>>) -> Option<&'a str> {
+    let n = n?;
+    let tn = n.tag_name();
+    if tn.namespace() == Some(crate::NAMESPACE) {
+        Some(tn.name())
+    } else {
+        Some("{foreign}")
+    }
 }
 
 impl<'a, 'i> Cursor<'a, 'i> {
@@ -732,18 +745,15 @@ impl<'a, 'i> Cursor<'a, 'i> {
                 return Err(Error::invalid(Problem::Text));
             }
         }
-        Ok(Self { next: first })
+        Ok(Self {
+            next: first,
+            name: fa_name(first),
+        })
     }
 
     /// Local name of the next child element when it is in the FA(3) namespace.
     pub(crate) fn peek(&self) -> Option<&'a str> {
-        let n = self.next?;
-        let tn = n.tag_name();
-        if tn.namespace() == Some(crate::NAMESPACE) {
-            Some(tn.name())
-        } else {
-            Some("{foreign}")
-        }
+        self.name
     }
 
     fn found(&self) -> Option<String> {
@@ -753,6 +763,7 @@ impl<'a, 'i> Cursor<'a, 'i> {
     fn take(&mut self) -> Option<Node<'a, 'i>> {
         let n = self.next?;
         self.next = n.next_sibling_element();
+        self.name = fa_name(self.next);
         Some(n)
     }
 
