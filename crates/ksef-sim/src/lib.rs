@@ -1,1 +1,17 @@
-#![doc = "A faithful local KSeF 2.0 server for tests, demos and integration tests. (work in progress)"]
+#![doc = include_str!("../README.md")]
+
+mod auth;
+mod clock;
+mod error;
+mod ids;
+mod invoice_xml;
+mod jwt;
+mod keys;
+mod server;
+mod sessions;
+mod state;
+mod testdata;
+mod upo;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use server::{IMPLEMENTED_OPERATIONS, SimError, Simulator, SimulatorBuilder, SimulatorHandle};

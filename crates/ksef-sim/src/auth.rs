@@ -1,0 +1,562 @@
+//! Authentication (ksef-api.md §4): challenges, XAdES and KSeF-token submissions, the
+//! asynchronous operation status, redeem, refresh and auth-session management.
+
+use std::sync::Arc;
+
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use ksef_model::api::InitTokenAuthenticationRequest;
+use ksef_model::auth_request::{AuthTokenRequest, SubjectIdentifierType};
+use ksef_model::ids::ReferenceType;
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::ApiError;
+use crate::ids::rfc3339;
+use crate::jwt::{self, TokenKind};
+use crate::keys::SimKeys;
+use crate::server::{Inner, Req, empty, json_ok};
+use crate::state::{AuthMethod, AuthOp, Challenge, Ident, Status};
+
+/// Challenge lifetime.
+pub(crate) const CHALLENGE_TTL: Duration = Duration::minutes(10);
+/// Authentication operation token lifetime (the spec's example JWT: 2700 s).
+pub(crate) const OPERATION_TOKEN_TTL: Duration = Duration::seconds(2700);
+/// Access token lifetime (the spec's example JWT: 900 s).
+pub(crate) const ACCESS_TOKEN_TTL: Duration = Duration::minutes(15);
+/// Refresh token lifetime.
+pub(crate) const REFRESH_TOKEN_TTL: Duration = Duration::days(7);
+
+pub(crate) fn challenge(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let now = req.now;
+    let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let mut st = inner.state();
+    let reference = st.rng.reference(now, ReferenceType::Challenge);
+    st.challenges.insert(
+        reference.clone(),
+        Challenge {
+            created: now,
+            timestamp_ms: ms,
+            used: false,
+        },
+    );
+    Ok(json_ok(
+        StatusCode::OK,
+        &json!({
+            "challenge": reference,
+            "timestamp": rfc3339(now),
+            "timestampMs": ms,
+            "clientIp": req.client_ip.to_string(),
+        }),
+    ))
+}
+
+/// Takes a challenge: known, unused and fresh, else 21111.
+fn take_challenge(inner: &Inner, challenge: &str, now: OffsetDateTime) -> Result<i64, ApiError> {
+    let mut st = inner.state();
+    let bad = |d: &str| ApiError::bad(21111, [d.to_owned()]);
+    let c = st
+        .challenges
+        .get_mut(challenge)
+        .ok_or_else(|| bad("Wyzwanie autoryzacyjne nie istnieje."))?;
+    if c.used {
+        return Err(bad("Wyzwanie autoryzacyjne zostało już wykorzystane."));
+    }
+    if now > c.created + CHALLENGE_TTL {
+        return Err(bad("Wyzwanie autoryzacyjne wygasło."));
+    }
+    c.used = true;
+    Ok(c.timestamp_ms)
+}
+
+/// The subject a certificate identifies: `(Nip|Pesel, value, seal?)`.
+fn certificate_subject(cert: &ksef_crypto::cert::Certificate) -> Option<(Ident, bool)> {
+    fn digits_after(s: &str, prefixes: &[&str], n: usize) -> Option<String> {
+        let upper = s.to_ascii_uppercase();
+        let start = prefixes
+            .iter()
+            .find_map(|p| upper.find(p).map(|i| i + p.len()))?;
+        let rest = &s[start..];
+        let first = rest.find(|c: char| c.is_ascii_digit())?;
+        let digits: String = rest[first..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        (digits.len() == n).then_some(digits)
+    }
+    if let Some(org) = cert.subject_attribute("2.5.4.97")
+        && let Some(nip) = digits_after(&org, &["VATPL"], 10)
+    {
+        return Some((("Nip".into(), nip), true));
+    }
+    if let Some(serial) = cert.subject_attribute("2.5.4.5") {
+        if let Some(pesel) = digits_after(&serial, &["PNOPL", "PESEL"], 11) {
+            return Some((("Pesel".into(), pesel), false));
+        }
+        if let Some(nip) = digits_after(&serial, &["TINPL", "NIP"], 10) {
+            return Some((("Nip".into(), nip), false));
+        }
+    }
+    None
+}
+
+pub(crate) fn xades_signature(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
+    if let Some(ct) = req.headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+        if !ct.contains("xml") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Nieobsługiwany typ treści '{ct}'; oczekiwano application/xml."
+            )));
+        }
+    }
+    let body = &req.body;
+    if body.is_empty() {
+        return Err(ApiError::bad(21001, ["Pusta treść żądania.".to_owned()]));
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::bad(
+            21217,
+            ["Dokument nie jest poprawnie zakodowany w UTF-8.".to_owned()],
+        ));
+    }
+    let verified = ksef_crypto::xades::verify(body).map_err(|e| {
+        let code = e.ksef_code().map(i32::from).unwrap_or(9105);
+        ApiError::bad(code, [e.to_string()])
+    })?;
+    let request =
+        AuthTokenRequest::parse(body).map_err(|e| ApiError::bad(21401, [e.to_string()]))?;
+    take_challenge(inner, request.challenge.as_str(), req.now)?;
+
+    let cert = verified.certificate();
+    let (subject, method) = match request.subject_identifier_type {
+        SubjectIdentifierType::CertificateFingerprint => (
+            ("Fingerprint".to_owned(), cert.fingerprint_sha256_hex()),
+            AuthMethod::QualifiedSignature,
+        ),
+        _ => match certificate_subject(cert) {
+            Some((id, true)) => (id, AuthMethod::QualifiedSeal),
+            Some((id, false)) => (id, AuthMethod::QualifiedSignature),
+            None => {
+                return Err(ApiError::bad(
+                    21115,
+                    [
+                        "Certyfikat nie zawiera identyfikatora podmiotu (NIP lub PESEL)."
+                            .to_owned(),
+                    ],
+                ));
+            }
+        },
+    };
+    let context: Ident = (
+        request.context.element_name().to_owned(),
+        request.context.value().to_owned(),
+    );
+    let chain_requested = req
+        .query("verifyCertificateChain")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let cert_failure = if !cert.is_valid_at(req.now) {
+        Some("Nieważny certyfikat")
+    } else if chain_requested && cert.is_self_issued() {
+        Some("Niezaufany łańcuch certyfikatów")
+    } else {
+        None
+    };
+    let doc_hash = ksef_crypto::hash::sha256_base64(body);
+    start_operation(inner, req, context, subject, method, doc_hash, move |_| {
+        cert_failure.map(|d| {
+            Status::new(
+                460,
+                "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu",
+            )
+            .with_detail(d)
+        })
+    })
+}
+
+pub(crate) fn ksef_token(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
+    let body: InitTokenAuthenticationRequest = req.json()?;
+    let pkid = body.public_key_id.as_ref().map(|b| b.to_base64());
+    SimKeys::check_public_key_id(&inner.keys.token, pkid.as_deref()).map_err(|()| {
+        ApiError::bad(
+            21470,
+            [format!("publicKeyId {}", pkid.clone().unwrap_or_default())],
+        )
+    })?;
+    let ts = take_challenge(inner, body.challenge.0.as_str(), req.now)?;
+    let context: Ident = (
+        body.context_identifier.r#type.as_str().to_owned(),
+        body.context_identifier.value.clone(),
+    );
+    let decrypted = ksef_crypto::encryption::decrypt_ksef_token(
+        &body.encrypted_token.to_base64(),
+        &inner.keys.token.key,
+    );
+    // KSeF tokens themselves are a later slice: no token is ever valid yet, so a token that
+    // decrypts ends as 450 "Nieprawidłowy token" (or a wrong timestamp as "Nieprawidłowy czas
+    // tokena"), as KSeF reports an unknown token.
+    let failure = match decrypted {
+        Err(_) => "Nieprawidłowy token",
+        Ok((_, t)) if t != ts => "Nieprawidłowy czas tokena",
+        Ok(_) => "Nieprawidłowy token",
+    };
+    start_operation(
+        inner,
+        req,
+        context,
+        ("Nip".into(), String::new()),
+        AuthMethod::Token,
+        String::new(),
+        move |_| {
+            Some(
+                Status::new(
+                    450,
+                    "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu",
+                )
+                .with_detail(failure),
+            )
+        },
+    )
+}
+
+/// Records a new authentication operation (status 100), finishes it in the background and
+/// answers 202 with the operation token. `failure` may decide a failed outcome up front.
+fn start_operation(
+    inner: &Arc<Inner>,
+    req: &Req,
+    context: Ident,
+    subject: Ident,
+    method: AuthMethod,
+    document_hash: String,
+    failure: impl FnOnce(&AuthOp) -> Option<Status> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let now = req.now;
+    let (reference, jti) = {
+        let mut st = inner.state();
+        let reference = st.rng.reference(now, ReferenceType::Authentication);
+        let jti = st.rng.hex32();
+        st.auths.insert(
+            reference.clone(),
+            AuthOp {
+                reference: reference.clone(),
+                started: now,
+                method,
+                context,
+                subject,
+                status: Status::new(100, "Uwierzytelnianie w toku"),
+                redeemed: false,
+                refresh_jti: None,
+                refresh_valid_until: None,
+                last_refresh: None,
+                revoked: false,
+                document_hash,
+            },
+        );
+        (reference, jti)
+    };
+    let until = now + OPERATION_TOKEN_TTL;
+    let token = jwt::issue(
+        &inner.jwt_secret,
+        TokenKind::Operation,
+        &reference,
+        &jti,
+        now.unix_timestamp(),
+        until.unix_timestamp(),
+        json!({}),
+    );
+    let task_inner = inner.clone();
+    let task_ref = reference.clone();
+    tokio::spawn(async move {
+        let mut st = task_inner.state();
+        let Some(op) = st.auths.get(&task_ref).cloned() else {
+            return;
+        };
+        let outcome = failure(&op).unwrap_or_else(|| {
+            let deceased = st
+                .persons
+                .iter()
+                .any(|p| p.is_deceased && p.pesel == op.subject.1 && op.subject.0 == "Pesel");
+            if deceased {
+                Status::new(470, "Uwierzytelnianie zakończone niepowodzeniem")
+                    .with_detail("Próba wykorzystania metod autoryzacyjnych osoby zmarłej")
+            } else if st.permissions(&op.context, &op.subject).is_empty() {
+                Status::new(415, "Uwierzytelnianie zakończone niepowodzeniem")
+                    .with_detail("Brak przypisanych uprawnień")
+            } else {
+                Status::new(200, "Uwierzytelnianie zakończone sukcesem")
+            }
+        });
+        if let Some(op) = st.auths.get_mut(&task_ref) {
+            op.status = outcome;
+        }
+    });
+    Ok(json_ok(
+        StatusCode::ACCEPTED,
+        &json!({
+            "referenceNumber": reference,
+            "authenticationToken": {"token": token, "validUntil": rfc3339(until)},
+        }),
+    ))
+}
+
+fn op_json(op: &AuthOp) -> Value {
+    let mut v = json!({
+        "startDate": rfc3339(op.started),
+        "authenticationMethod": op.method.legacy_name(),
+        "authenticationMethodInfo": op.method.info(),
+        "status": op.status.to_json(),
+    });
+    if op.status.code == 200 {
+        v["isTokenRedeemed"] = json!(op.redeemed);
+    }
+    if let Some(t) = op.last_refresh {
+        v["lastTokenRefreshDate"] = json!(rfc3339(t));
+    }
+    if let Some(t) = op.refresh_valid_until {
+        v["refreshTokenValidUntil"] = json!(rfc3339(t));
+    }
+    v
+}
+
+/// The operation the operation token belongs to; the path reference must match it (21304).
+fn own_operation(req: &Req, path_ref: Option<&str>) -> Result<String, ApiError> {
+    let claims = req
+        .claims
+        .as_ref()
+        .ok_or_else(|| ApiError::Unauthorized("Wymagane jest uwierzytelnienie.".into()))?;
+    if let Some(p) = path_ref
+        && p != claims.auth_ref
+    {
+        return Err(ApiError::bad(
+            21304,
+            [format!(
+                "Operacja uwierzytelnienia {p} nie została znaleziona."
+            )],
+        ));
+    }
+    Ok(claims.auth_ref.clone())
+}
+
+pub(crate) fn status(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let r = own_operation(req, Some(req.param(0)))?;
+    let st = inner.state();
+    let op = st
+        .auths
+        .get(&r)
+        .ok_or_else(|| ApiError::bad(21304, [format!("Operacja {r} nie istnieje.")]))?;
+    Ok(json_ok(StatusCode::OK, &op_json(op)))
+}
+
+fn issue_access(
+    inner: &Inner,
+    op: &AuthOp,
+    jti: &str,
+    now: OffsetDateTime,
+) -> (String, OffsetDateTime) {
+    let until = now + ACCESS_TOKEN_TTL;
+    let token = jwt::issue(
+        &inner.jwt_secret,
+        TokenKind::Access,
+        &op.reference,
+        jti,
+        now.unix_timestamp(),
+        until.unix_timestamp(),
+        json!({
+            "context-identifier-type": op.context.0,
+            "context-identifier-value": op.context.1,
+            "authentication-method": op.method.legacy_name(),
+            "subject-details": json!({"SubjectIdentifier": {"Type": op.subject.0, "Value": op.subject.1}}).to_string(),
+        }),
+    );
+    (token, until)
+}
+
+pub(crate) fn redeem(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let r = own_operation(req, None)?;
+    let now = req.now;
+    let mut st = inner.state();
+    let access_jti = st.rng.hex32();
+    let refresh_jti = st.rng.hex32();
+    let op = st
+        .auths
+        .get_mut(&r)
+        .ok_or_else(|| ApiError::bad(21304, [format!("Operacja {r} nie istnieje.")]))?;
+    if op.redeemed {
+        return Err(ApiError::bad(
+            21301,
+            [format!(
+                "Tokeny dla operacji uwierzytelniania {r} zostały już pobrane."
+            )],
+        ));
+    }
+    if op.status.code != 200 {
+        return Err(ApiError::bad(
+            21301,
+            [format!(
+                "Status operacji uwierzytelniania {r} ({}) nie pozwala na pobranie tokenów.",
+                op.status.code
+            )],
+        ));
+    }
+    op.redeemed = true;
+    let refresh_until = now + REFRESH_TOKEN_TTL;
+    op.refresh_jti = Some(refresh_jti.clone());
+    op.refresh_valid_until = Some(refresh_until);
+    let op = op.clone();
+    drop(st);
+    let (access, access_until) = issue_access(inner, &op, &access_jti, now);
+    let refresh = jwt::issue(
+        &inner.jwt_secret,
+        TokenKind::Refresh,
+        &op.reference,
+        &refresh_jti,
+        now.unix_timestamp(),
+        refresh_until.unix_timestamp(),
+        json!({}),
+    );
+    Ok(json_ok(
+        StatusCode::OK,
+        &json!({
+            "accessToken": {"token": access, "validUntil": rfc3339(access_until)},
+            "refreshToken": {"token": refresh, "validUntil": rfc3339(refresh_until)},
+        }),
+    ))
+}
+
+pub(crate) fn refresh(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let now = req.now;
+    let mut st = inner.state();
+    let jti = st.rng.hex32();
+    let op = st
+        .auths
+        .get_mut(&caller.auth_ref)
+        .ok_or_else(|| ApiError::bad(21304, ["Operacja nie istnieje.".to_owned()]))?;
+    op.last_refresh = Some(now);
+    let op = op.clone();
+    drop(st);
+    let (access, until) = issue_access(inner, &op, &jti, now);
+    Ok(json_ok(
+        StatusCode::OK,
+        &json!({"accessToken": {"token": access, "validUntil": rfc3339(until)}}),
+    ))
+}
+
+pub(crate) fn list_sessions(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let page_size = page_size(req, 10, 10, 100)?;
+    let offset = continuation(req)?;
+    let st = inner.state();
+    let mut items: Vec<&AuthOp> = st
+        .auths
+        .values()
+        .filter(|a| a.context == caller.context && a.redeemed && !a.revoked)
+        .collect();
+    items.sort_by(|a, b| {
+        b.started
+            .cmp(&a.started)
+            .then(a.reference.cmp(&b.reference))
+    });
+    let page: Vec<Value> = items
+        .iter()
+        .skip(offset)
+        .take(page_size)
+        .map(|a| {
+            let mut v = op_json(a);
+            v["referenceNumber"] = json!(a.reference);
+            v["isCurrent"] = json!(a.reference == caller.auth_ref);
+            v
+        })
+        .collect();
+    let mut body = json!({"items": page});
+    if offset + page_size < items.len() {
+        body["continuationToken"] = json!(format!("ofs-{}", offset + page_size));
+    }
+    Ok(json_ok(StatusCode::OK, &body))
+}
+
+/// `pageSize` query parameter within `[min, max]` (21405 outside).
+pub(crate) fn page_size(
+    req: &Req,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match req.query("pageSize") {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::validation(format!(
+                "'pageSize' must be between {min} and {max}. You entered {v}."
+            ))),
+        },
+    }
+}
+
+/// The `x-continuation-token` request header (the simulator's tokens are `ofs-N`; others 21418).
+pub(crate) fn continuation(req: &Req) -> Result<usize, ApiError> {
+    match req.headers.get("x-continuation-token") {
+        None => Ok(0),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.strip_prefix("ofs-"))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ApiError::bad(21418, ["Nieprawidłowy token kontynuacji.".to_owned()])),
+    }
+}
+
+fn revoke_op(inner: &Inner, reference: &str, context: &Ident) -> Result<(), ApiError> {
+    let mut st = inner.state();
+    match st.auths.get_mut(reference) {
+        Some(op) if &op.context == context => {
+            op.revoked = true;
+            op.refresh_jti = None;
+            op.status = Status::new(425, "Uwierzytelnienie unieważnione").with_detail(
+                "Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika",
+            );
+            Ok(())
+        }
+        _ => Err(ApiError::bad(
+            21304,
+            [format!("Sesja uwierzytelnienia {reference} nie istnieje.")],
+        )),
+    }
+}
+
+pub(crate) fn revoke_current(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    revoke_op(inner, &caller.auth_ref, &caller.context)?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub(crate) fn revoke(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    revoke_op(inner, req.param(0), &caller.context)?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_from_fixture_certificates() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/xades/");
+        let seal = ksef_crypto::cert::Certificate::from_pem(
+            &std::fs::read(format!("{dir}xmlsec1cli-rsa-seal.cert.pem")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            certificate_subject(&seal),
+            Some((("Nip".to_owned(), "5265877635".to_owned()), true))
+        );
+        let personal = ksef_crypto::cert::Certificate::from_pem(
+            &std::fs::read(format!("{dir}xmlsec1cli-ec-personal.cert.pem")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            certificate_subject(&personal),
+            Some((("Nip".to_owned(), "5265877635".to_owned()), false))
+        );
+    }
+}

@@ -1,0 +1,71 @@
+//! `ksef-sim --bind ADDR [--seed N] [--public-url URL]`: runs the simulator until Ctrl-C.
+
+// A command-line tool reports on stdout/stderr by design.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: ksef-sim [--bind ADDR] [--seed N] [--public-url URL]\n  \
+--bind ADDR        listen address (default 127.0.0.1:8787)\n  \
+--seed N           seed reference and KSeF numbers (reproducible runs)\n  \
+--public-url URL   scheme and host written into presigned URLs and UPO links";
+
+fn parse() -> Result<ksef_sim::SimulatorBuilder, String> {
+    let mut builder = ksef_sim::Simulator::builder();
+    let mut bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8787));
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--bind" => {
+                let v = value("--bind")?;
+                bind = v
+                    .parse()
+                    .map_err(|e| format!("--bind {v}: {e} (expected e.g. 127.0.0.1:8787)"))?;
+            }
+            "--seed" => {
+                let v = value("--seed")?;
+                builder = builder.seed(v.parse().map_err(|e| format!("--seed {v}: {e}"))?);
+            }
+            "--public-url" => {
+                let v = value("--public-url")?;
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    return Err(format!(
+                        "--public-url {v}: must start with http:// or https://"
+                    ));
+                }
+                builder = builder.public_url(v);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(builder.bind(bind))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let builder = match parse() {
+        Ok(b) => b,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("ksef-sim: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let sim = match builder.start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ksef-sim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("ksef-sim listening on {}", sim.base_url());
+    let _ = tokio::signal::ctrl_c().await;
+    println!("ksef-sim shutting down");
+    sim.shutdown().await;
+    ExitCode::SUCCESS
+}

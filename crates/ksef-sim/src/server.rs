@@ -1,0 +1,639 @@
+//! The HTTP server: builder, handle, and the dispatcher that matches every request against the
+//! operation catalogue (`ksef_model::operations`), checks the bearer token and permissions the
+//! catalogue prescribes, and calls the operation's handler.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, Method as HttpMethod, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ksef_model::operations::{Bearer, Method, OPERATIONS, Operation, OperationId};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ApiError, json_response};
+use crate::jwt::{self, Claims, TokenError, TokenKind};
+use crate::keys::SimKeys;
+use crate::state::{Ident, State};
+
+/// The default request body limit (bytes): an invoice is at most 1 MB (3 MB with attachments)
+/// before encryption and Base64, so 16 MiB leaves room for every JSON request.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Operations the simulator implements; every other catalogue operation answers 501.
+pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
+    OperationId::AuthChallenge,
+    OperationId::AuthXadesSignature,
+    OperationId::AuthKsefToken,
+    OperationId::AuthStatus,
+    OperationId::RedeemTokens,
+    OperationId::RefreshAccessToken,
+    OperationId::ListAuthSessions,
+    OperationId::RevokeCurrentAuthSession,
+    OperationId::RevokeAuthSession,
+    OperationId::PublicKeyCertificates,
+    OperationId::OpenOnlineSession,
+    OperationId::SendInvoice,
+    OperationId::CloseOnlineSession,
+    OperationId::SessionStatus,
+    OperationId::ListSessionInvoices,
+    OperationId::SessionInvoiceStatus,
+    OperationId::ListFailedSessionInvoices,
+    OperationId::InvoiceUpoByKsefNumber,
+    OperationId::InvoiceUpoByReference,
+    OperationId::SessionUpo,
+    OperationId::DownloadInvoice,
+    OperationId::TestdataCreateSubject,
+    OperationId::TestdataRemoveSubject,
+    OperationId::TestdataCreatePerson,
+    OperationId::TestdataRemovePerson,
+    OperationId::TestdataGrantPermissions,
+    OperationId::TestdataRevokePermissions,
+];
+
+/// Failure to start the simulator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The listen address could not be bound.
+    #[error("cannot bind {addr}: {source}; choose another address or port")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The built-in keys could not be loaded (a corrupted build).
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyLoadError),
+}
+
+/// Timing knobs (all durations are measured on the simulator's [`Clock`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub body_limit: usize,
+    /// Scheme and host written into presigned URLs, e.g. `http://127.0.0.1:8787`.
+    pub public_origin: String,
+    /// The environment name written into UPOs.
+    pub receiving_entity: String,
+}
+
+/// Shared by every request.
+pub(crate) struct Inner {
+    pub state: Mutex<State>,
+    pub keys: SimKeys,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    pub jwt_secret: [u8; 32],
+}
+
+impl Inner {
+    /// Locks the state (a panicked holder cannot leave it half-written in a way we care about:
+    /// every mutation is a single insert or field update, so the poison flag is ignored).
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+/// The entry point: `Simulator::builder()…start().await`.
+#[derive(Debug, Clone, Copy)]
+pub struct Simulator;
+
+impl Simulator {
+    /// A builder with defaults: `127.0.0.1:0`, system clock, random ids.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: None,
+            public_url: None,
+            clock: Arc::new(SystemClock),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// Configures and starts a simulator.
+pub struct SimulatorBuilder {
+    bind: SocketAddr,
+    seed: Option<u64>,
+    public_url: Option<String>,
+    clock: Arc<dyn Clock>,
+    body_limit: usize,
+}
+
+impl std::fmt::Debug for SimulatorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorBuilder")
+            .field("bind", &self.bind)
+            .field("seed", &self.seed)
+            .field("public_url", &self.public_url)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatorBuilder {
+    /// The address to listen on (default `127.0.0.1:0`, a free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// Seeds the generator of reference numbers and KSeF numbers (reproducible runs).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Scheme and host (`https://ksef.local:8443`) written into presigned URLs and UPO links
+    /// instead of the bound address.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The clock (tests pass a [`crate::ManualClock`] to expire things without waiting).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Largest accepted request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Binds and starts serving in the background on the current Tokio runtime.
+    pub async fn start(self) -> Result<SimulatorHandle, SimError> {
+        let listener = tokio::net::TcpListener::bind(self.bind)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: self.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: self.bind,
+            source,
+        })?;
+        let origin = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let mut secret = [0u8; 32];
+        // The secret only guards the simulator's own tokens; an OS RNG failure leaves it
+        // seeded from the id generator rather than aborting.
+        if getrandom::fill(&mut secret).is_err() {
+            crate::ids::IdRng::new(self.seed).fill(&mut secret);
+        }
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::new(self.seed)),
+            keys: SimKeys::builtin()?,
+            clock: self.clock,
+            config: Config {
+                body_limit: self.body_limit,
+                public_origin: origin,
+                // The v4-3 XSD fixes this value (TEST's examples add " - środowisko testowe
+                // (TE)", which the schema rejects); the schema is our oracle.
+                receiving_entity: "Ministerstwo Finansów".into(),
+            },
+            jwt_secret: secret,
+        });
+        let app = axum::Router::new()
+            .fallback(dispatch)
+            .with_state(inner.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Ok(SimulatorHandle {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+            _inner: inner,
+        })
+    }
+}
+
+/// A running simulator. Dropping it stops the server too (without waiting).
+#[derive(Debug)]
+pub struct SimulatorHandle {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inner(<simulator state>)")
+    }
+}
+
+impl SimulatorHandle {
+    /// The API base URL, `http://127.0.0.1:PORT/v2`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v2", self.addr)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimulatorHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+/// One API request, matched to its catalogue operation.
+pub(crate) struct Req {
+    pub op: &'static Operation,
+    /// Path parameters in template order.
+    pub params: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub client_ip: IpAddr,
+    pub now: OffsetDateTime,
+    /// The verified bearer token, if the operation takes one.
+    pub claims: Option<Claims>,
+    /// The authenticated context/subject and their permissions (access/refresh tokens).
+    pub caller: Option<Caller>,
+}
+
+/// Who is calling (from an access or refresh token).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub auth_ref: String,
+    pub context: Ident,
+    pub subject: Ident,
+    pub permissions: Vec<String>,
+}
+
+impl Req {
+    pub fn param(&self, i: usize) -> &str {
+        self.params.get(i).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Parses the JSON body into `T`; malformed JSON or a schema mismatch is 400 21405 with the
+    /// parser's message.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if let Some(ct) = self.headers.get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+            if !ct.starts_with("application/json") && !ct.contains("+json") {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "Nieobsługiwany typ treści '{ct}'; oczekiwano application/json."
+                )));
+            }
+        }
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ApiError::validation(format!("Nieprawidłowe dane JSON: {e}")))
+    }
+
+    pub fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::Unauthorized("Wymagane jest uwierzytelnienie.".into()))
+    }
+}
+
+fn match_template(template: &str, path: &str) -> Option<(usize, Vec<String>)> {
+    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if t.len() != p.len() {
+        return None;
+    }
+    let mut literal = 0;
+    let mut params = Vec::new();
+    for (ts, ps) in t.iter().zip(&p) {
+        if ts.starts_with('{') {
+            if ps.is_empty() {
+                return None;
+            }
+            params.push(percent_decode(ps));
+        } else if ts == ps {
+            literal += 1;
+        } else {
+            return None;
+        }
+    }
+    Some((literal, params))
+}
+
+/// Finds the operation for a method and a path relative to `/v2`; the template with the most
+/// literal segments wins (`/auth/sessions` over `/auth/{referenceNumber}`).
+pub(crate) fn route(method: Method, path: &str) -> Option<(&'static Operation, Vec<String>)> {
+    OPERATIONS
+        .iter()
+        .filter(|op| op.method == method)
+        .filter_map(|op| match_template(op.path, path).map(|(score, p)| (score, op, p)))
+        .max_by_key(|(score, _, _)| *score)
+        .map(|(_, op, p)| (op, p))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+async fn dispatch(
+    AxState(inner): AxState<Arc<Inner>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let now = inner.now();
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let problem = parts
+        .headers
+        .get("x-error-format")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("problem-details"));
+    let warning = parts.headers.get("x-test-system-warning").cloned();
+    let trace = inner.state().rng.hex32();
+    let result = handle(&inner, parts, body, peer.ip(), now, &path).await;
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => e.render(problem, &path, now, &trace),
+    };
+    if let Some(w) = warning {
+        response.headers_mut().insert("x-system-warning", w);
+    }
+    response
+}
+
+async fn handle(
+    inner: &Arc<Inner>,
+    parts: axum::http::request::Parts,
+    body: Body,
+    client_ip: IpAddr,
+    now: OffsetDateTime,
+    path: &str,
+) -> Result<Response, ApiError> {
+    if let Some(rest) = path.strip_prefix("/storage/") {
+        if parts.method != HttpMethod::GET {
+            return Err(ApiError::NotFound);
+        }
+        return crate::sessions::presigned_download(inner, rest, now);
+    }
+    let Some(api_path) = path.strip_prefix("/v2") else {
+        return Err(ApiError::NotFound);
+    };
+    let method = match parts.method {
+        HttpMethod::GET => Method::Get,
+        HttpMethod::POST => Method::Post,
+        HttpMethod::PUT => Method::Put,
+        HttpMethod::DELETE => Method::Delete,
+        _ => return Err(ApiError::NotFound),
+    };
+    let (op, params) = route(method, api_path).ok_or(ApiError::NotFound)?;
+    let body = axum::body::to_bytes(body, inner.config.body_limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(inner.config.body_limit))?;
+    let mut req = Req {
+        op,
+        params,
+        query: parse_query(parts.uri.query()),
+        headers: parts.headers,
+        body,
+        client_ip,
+        now,
+        claims: None,
+        caller: None,
+    };
+    if !IMPLEMENTED_OPERATIONS.contains(&op.id) {
+        return Err(ApiError::NotImplemented(op.name));
+    }
+    authenticate(inner, &mut req)?;
+    if !op.required_permissions.is_empty()
+        && let Some(caller) = &req.caller
+        && !op
+            .required_permissions
+            .iter()
+            .any(|p| caller.permissions.iter().any(|h| h == p))
+    {
+        return Err(ApiError::missing_permissions(
+            op.required_permissions,
+            &caller.permissions,
+        ));
+    }
+    match op.id {
+        OperationId::AuthChallenge => crate::auth::challenge(inner, &req),
+        OperationId::AuthXadesSignature => crate::auth::xades_signature(inner, &req),
+        OperationId::AuthKsefToken => crate::auth::ksef_token(inner, &req),
+        OperationId::AuthStatus => crate::auth::status(inner, &req),
+        OperationId::RedeemTokens => crate::auth::redeem(inner, &req),
+        OperationId::RefreshAccessToken => crate::auth::refresh(inner, &req),
+        OperationId::ListAuthSessions => crate::auth::list_sessions(inner, &req),
+        OperationId::RevokeCurrentAuthSession => crate::auth::revoke_current(inner, &req),
+        OperationId::RevokeAuthSession => crate::auth::revoke(inner, &req),
+        OperationId::PublicKeyCertificates => Ok(json_ok(
+            StatusCode::OK,
+            &inner.keys.public_key_certificates(),
+        )),
+        OperationId::OpenOnlineSession => crate::sessions::open_online(inner, &req),
+        OperationId::SendInvoice => crate::sessions::send_invoice(inner, &req),
+        OperationId::CloseOnlineSession => crate::sessions::close_online(inner, &req),
+        OperationId::SessionStatus => crate::sessions::session_status(inner, &req),
+        OperationId::ListSessionInvoices => crate::sessions::list_invoices(inner, &req, false),
+        OperationId::ListFailedSessionInvoices => crate::sessions::list_invoices(inner, &req, true),
+        OperationId::SessionInvoiceStatus => crate::sessions::invoice_status(inner, &req),
+        OperationId::InvoiceUpoByKsefNumber => crate::sessions::invoice_upo_by_ksef(inner, &req),
+        OperationId::InvoiceUpoByReference => crate::sessions::invoice_upo_by_ref(inner, &req),
+        OperationId::SessionUpo => crate::sessions::session_upo(inner, &req),
+        OperationId::DownloadInvoice => crate::sessions::download_invoice(inner, &req),
+        OperationId::TestdataCreateSubject => crate::testdata::create_subject(inner, &req),
+        OperationId::TestdataRemoveSubject => crate::testdata::remove_subject(inner, &req),
+        OperationId::TestdataCreatePerson => crate::testdata::create_person(inner, &req),
+        OperationId::TestdataRemovePerson => crate::testdata::remove_person(inner, &req),
+        OperationId::TestdataGrantPermissions => crate::testdata::grant(inner, &req),
+        OperationId::TestdataRevokePermissions => crate::testdata::revoke(inner, &req),
+        _ => Err(ApiError::NotImplemented(op.name)),
+    }
+}
+
+/// Checks the bearer token the operation requires and fills `claims` / `caller`.
+fn authenticate(inner: &Inner, req: &mut Req) -> Result<(), ApiError> {
+    let allowed: &[TokenKind] = match req.op.bearer {
+        Bearer::None => return Ok(()),
+        Bearer::AuthenticationToken => &[TokenKind::Operation],
+        Bearer::RefreshToken => &[TokenKind::Refresh],
+        Bearer::AccessToken => &[TokenKind::Access],
+        Bearer::AccessOrRefreshToken => &[TokenKind::Access, TokenKind::Refresh],
+    };
+    let unauthorized = |m: &str| ApiError::Unauthorized(m.to_owned());
+    let token = req
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("Wymagane jest uwierzytelnienie."))?;
+    let claims = jwt::verify(&inner.jwt_secret, token, req.now.unix_timestamp()).map_err(|e| {
+        unauthorized(match e {
+            TokenError::Expired => "Token wygasł.",
+            TokenError::Malformed | TokenError::BadSignature => "Nieprawidłowy token.",
+        })
+    })?;
+    if !allowed.contains(&claims.kind) {
+        return Err(unauthorized("Nieprawidłowy typ tokenu dla tej operacji."));
+    }
+    if claims.kind != TokenKind::Operation {
+        let st = inner.state();
+        let auth = st
+            .auths
+            .get(&claims.auth_ref)
+            .ok_or_else(|| unauthorized("Nieprawidłowy token."))?;
+        if claims.kind == TokenKind::Refresh {
+            // KSeF answers 21304 to a refresh after the auth session was revoked.
+            if auth.revoked {
+                return Err(ApiError::bad(
+                    21304,
+                    [format!(
+                        "Uwierzytelnienie {} zostało unieważnione.",
+                        auth.reference
+                    )],
+                ));
+            }
+            if auth.refresh_jti.as_deref() != Some(claims.jti.as_str()) {
+                return Err(unauthorized("Token odświeżający został unieważniony."));
+            }
+        }
+        req.caller = Some(Caller {
+            auth_ref: auth.reference.clone(),
+            context: auth.context.clone(),
+            subject: auth.subject.clone(),
+            permissions: st.permissions(&auth.context, &auth.subject),
+        });
+    }
+    req.claims = Some(claims);
+    Ok(())
+}
+
+/// A JSON success response.
+pub(crate) fn json_ok(status: StatusCode, body: &Value) -> Response {
+    json_response(status, "application/json", body)
+}
+
+/// An empty success response (204, or the empty 200 of `/testdata`).
+pub(crate) fn empty(status: StatusCode) -> Response {
+    status.into_response()
+}
+
+/// An XML success response with `x-ms-meta-hash`.
+pub(crate) fn xml_ok(bytes: Vec<u8>) -> Response {
+    let hash = ksef_crypto::hash::sha256_base64(&bytes);
+    let mut r = (StatusCode::OK, bytes).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&hash) {
+        h.insert("x-ms-meta-hash", v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_prefers_literals() {
+        let (op, p) = route(Method::Get, "/auth/sessions").unwrap();
+        assert_eq!(op.id, OperationId::ListAuthSessions);
+        assert!(p.is_empty());
+        let (op, p) = route(Method::Get, "/auth/20250101-AU-0000000000-0000000000-00").unwrap();
+        assert_eq!(op.id, OperationId::AuthStatus);
+        assert_eq!(p, ["20250101-AU-0000000000-0000000000-00"]);
+        assert!(route(Method::Get, "/nope").is_none());
+        assert!(route(Method::Get, "/auth/").is_none());
+        let (op, _) = route(Method::Post, "/sessions/online").unwrap();
+        assert_eq!(op.id, OperationId::OpenOnlineSession);
+    }
+
+    #[test]
+    fn every_operation_routes_to_itself() {
+        for op in OPERATIONS {
+            let path = op
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "X1" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let (found, _) = route(op.method, &path).unwrap();
+            assert_eq!(found.id, op.id, "{}", op.path);
+        }
+    }
+}

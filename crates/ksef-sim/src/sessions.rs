@@ -1,0 +1,674 @@
+//! Online sessions (ksef-api.md §6, §8): open, send, close, statuses, invoice lists, UPOs,
+//! presigned UPO downloads and invoice download by KSeF number.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use ksef_crypto::encryption::SessionKey;
+use ksef_model::api::{OpenOnlineSessionRequest, SendInvoiceRequest};
+use ksef_model::form::FormCode;
+use ksef_model::ids::{Nip, ReferenceType};
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+
+use crate::auth::{continuation, page_size};
+use crate::error::ApiError;
+use crate::ids::rfc3339;
+use crate::keys::SimKeys;
+use crate::server::{Caller, Inner, Req, empty, json_ok, xml_ok};
+use crate::state::{Download, Invoice, Session, State, Status, UpoPage};
+
+/// Online session lifetime.
+pub(crate) const ONLINE_SESSION_TTL: Duration = Duration::hours(12);
+/// Invoices per session.
+pub(crate) const MAX_INVOICES_PER_SESSION: usize = 10_000;
+/// Lifetime of a presigned UPO URL from the status query that produced it.
+pub(crate) const DOWNLOAD_URL_TTL: Duration = Duration::hours(1);
+
+fn no_session(r: &str) -> ApiError {
+    ApiError::bad(
+        21173,
+        [format!(
+            "Sesja o numerze referencyjnym {r} nie została znaleziona."
+        )],
+    )
+}
+
+/// The session `r` if it belongs to the caller's context (else 21173, as KSeF hides others').
+fn session_mut<'a>(
+    st: &'a mut State,
+    r: &str,
+    caller: &Caller,
+) -> Result<&'a mut Session, ApiError> {
+    match st.sessions.get_mut(r) {
+        Some(s) if s.context == caller.context => Ok(s),
+        _ => Err(no_session(r)),
+    }
+}
+
+pub(crate) fn open_online(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?.clone();
+    let body: OpenOnlineSessionRequest = req.json()?;
+    let form = FormCode::from_parts(
+        &body.form_code.system_code,
+        &body.form_code.schema_version,
+        &body.form_code.value,
+    );
+    if !form.online_allowed() {
+        return Err(ApiError::validation(
+            "Wskazany kod formularza nie jest wspierany.",
+        ));
+    }
+    let pkid = body
+        .encryption
+        .public_key_id
+        .as_ref()
+        .map(|b| b.to_base64());
+    SimKeys::check_public_key_id(&inner.keys.symmetric, pkid.as_deref()).map_err(|()| {
+        ApiError::bad(
+            21470,
+            [format!("publicKeyId: {}", pkid.clone().unwrap_or_default())],
+        )
+    })?;
+    if body.encryption.initialization_vector.len() != 16 {
+        return Err(ApiError::validation(
+            "Nieprawidłowa długość wektora inicjującego (IV). Oczekiwano 16 bajtów",
+        ));
+    }
+    let key = SessionKey::unwrap(
+        &inner.keys.symmetric.key,
+        body.encryption.encrypted_symmetric_key.as_slice(),
+        body.encryption.initialization_vector.as_slice(),
+    )
+    .ok();
+    let now = req.now;
+    let status = if key.is_some() {
+        Status::new(100, "Sesja interaktywna otwarta")
+    } else {
+        Status::new(415, "Błąd odszyfrowania dostarczonego klucza")
+    };
+    let mut st = inner.state();
+    let reference = st.rng.reference(now, ReferenceType::OnlineSession);
+    let valid_until = now + ONLINE_SESSION_TTL;
+    st.sessions.insert(
+        reference.clone(),
+        Session {
+            reference: reference.clone(),
+            form,
+            key,
+            status,
+            created: now,
+            updated: now,
+            valid_until,
+            auth_ref: caller.auth_ref,
+            context: caller.context,
+            subject: caller.subject,
+            invoices: Vec::new(),
+            upo_pages: Vec::new(),
+        },
+    );
+    Ok(json_ok(
+        StatusCode::CREATED,
+        &json!({"referenceNumber": reference, "validUntil": rfc3339(valid_until)}),
+    ))
+}
+
+fn session_open(s: &Session, now: OffsetDateTime) -> Result<(), ApiError> {
+    if s.status.code != 100 || now >= s.valid_until {
+        return Err(ApiError::bad(
+            21180,
+            [format!(
+                "Status sesji {} uniemożliwia wysyłkę faktur.",
+                s.status.code
+            )],
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn send_invoice(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?.clone();
+    let body: SendInvoiceRequest = req.json()?;
+    let now = req.now;
+    let session_ref = req.param(0).to_owned();
+    let content = body.encrypted_invoice_content.as_slice();
+    if body.encrypted_invoice_size != content.len() as u64 {
+        return Err(ApiError::bad(
+            21402,
+            [format!(
+                "Zadeklarowany rozmiar zaszyfrowanej faktury {} nie zgadza się z rzeczywistym {}.",
+                body.encrypted_invoice_size,
+                content.len()
+            )],
+        ));
+    }
+    if body.encrypted_invoice_hash.as_bytes() != ksef_crypto::hash::sha256(content) {
+        return Err(ApiError::bad(
+            21403,
+            ["Skrót zaszyfrowanej faktury nie zgadza się z przesłaną treścią.".to_owned()],
+        ));
+    }
+    let mut st = inner.state();
+    let session = session_mut(&mut st, &session_ref, &caller)?;
+    session_open(session, now)?;
+    if session.invoices.len() >= MAX_INVOICES_PER_SESSION {
+        return Err(ApiError::bad(
+            21155,
+            [format!(
+                "Sesja osiągnęła dozwolony limit liczby faktur {MAX_INVOICES_PER_SESSION}."
+            )],
+        ));
+    }
+    // Decrypting here (AES is cheap) lets plaintext size/hash mismatches be answered
+    // synchronously, as KSeF does; a decryption failure is an asynchronous 435.
+    let plain = session.key.as_ref().and_then(|k| k.decrypt(content).ok());
+    if let Some(p) = &plain {
+        if body.invoice_size != p.len() as u64 {
+            return Err(ApiError::bad(
+                21402,
+                [format!(
+                    "Zadeklarowany rozmiar faktury {} nie zgadza się z rzeczywistym {}.",
+                    body.invoice_size,
+                    p.len()
+                )],
+            ));
+        }
+        if body.invoice_hash.as_bytes() != ksef_crypto::hash::sha256(p) {
+            return Err(ApiError::bad(
+                21403,
+                ["Skrót faktury nie zgadza się z odszyfrowaną treścią.".to_owned()],
+            ));
+        }
+    }
+    let ordinal = session.invoices.len() as u32 + 1;
+    session.updated = now;
+    let reference = st.rng.reference(now, ReferenceType::Invoice);
+    let invoice = Invoice {
+        ordinal,
+        reference: reference.clone(),
+        invoice_hash: body.invoice_hash.as_str().to_owned(),
+        received: now,
+        status: Status::new(100, "Faktura przyjęta do dalszego przetwarzania"),
+        extensions: None,
+        ksef_number: None,
+        invoice_number: None,
+        issue_date: None,
+        seller_nip: None,
+        acquisition: None,
+        permanent_storage: None,
+        offline: body.offline_mode.unwrap_or(false),
+        xml: None,
+        upo: None,
+        upo_token: None,
+    };
+    if let Some(s) = st.sessions.get_mut(&session_ref) {
+        s.invoices.push(invoice);
+    }
+    drop(st);
+    let task_inner = inner.clone();
+    tokio::spawn(async move {
+        process_invoice(&task_inner, &session_ref, ordinal, plain);
+    });
+    Ok(json_ok(
+        StatusCode::ACCEPTED,
+        &json!({"referenceNumber": reference}),
+    ))
+}
+
+/// Verifies a received invoice and assigns its KSeF number (or a failure status).
+fn process_invoice(inner: &Inner, session_ref: &str, ordinal: u32, plain: Option<Vec<u8>>) {
+    let now = inner.now();
+    let mut guard = inner.state();
+    let st = &mut *guard;
+    let Some(session) = st.sessions.get(session_ref) else {
+        return;
+    };
+    let form = session.form.clone();
+    let context = session.context.clone();
+    let auth_ref = session.auth_ref.clone();
+    let idx = ordinal as usize - 1;
+    let set = |st: &mut State, status: Status, ext: Option<Value>| {
+        if let Some(inv) = st
+            .sessions
+            .get_mut(session_ref)
+            .and_then(|s| s.invoices.get_mut(idx))
+        {
+            inv.status = status;
+            inv.extensions = ext;
+        }
+    };
+    let Some(plain) = plain else {
+        set(
+            st,
+            Status::new(435, "Błąd odszyfrowania pliku")
+                .with_detail("Nie udało się odszyfrować faktury kluczem sesji."),
+            None,
+        );
+        return;
+    };
+    let facts = match crate::invoice_xml::check(&plain, &form) {
+        Ok(f) => f,
+        Err(detail) => {
+            set(
+                st,
+                Status::new(430, "Błąd weryfikacji pliku faktury").with_detail(detail),
+                None,
+            );
+            return;
+        }
+    };
+    if let Some(inv) = st
+        .sessions
+        .get_mut(session_ref)
+        .and_then(|s| s.invoices.get_mut(idx))
+    {
+        inv.invoice_number = Some(facts.number.clone());
+    }
+    if !(context.0 == "Nip" && context.1 == facts.seller_nip) {
+        set(
+            st,
+            Status::new(410, "Nieprawidłowy zakres uprawnień").with_detail(format!(
+                "Brak uprawnień do wystawiania faktur w imieniu podmiotu {}.",
+                facts.seller_nip
+            )),
+            None,
+        );
+        return;
+    }
+    let key = (
+        facts.seller_nip.clone(),
+        facts.kind.clone(),
+        facts.number.clone(),
+    );
+    if let Some((ksef, orig_session)) = st.duplicates.get(&key).cloned() {
+        set(
+            st,
+            Status::new(440, "Duplikat faktury").with_detail(format!(
+                "Duplikat faktury. Faktura o numerze KSeF: {ksef} została już prawidłowo przesłana do systemu w sesji: {orig_session}"
+            )),
+            Some(json!({"originalSessionReferenceNumber": orig_session, "originalKsefNumber": ksef})),
+        );
+        return;
+    }
+    let Ok(nip) = facts.seller_nip.parse::<Nip>() else {
+        set(
+            st,
+            Status::new(430, "Błąd weryfikacji pliku faktury")
+                .with_detail("Nieprawidłowy NIP sprzedawcy."),
+            None,
+        );
+        return;
+    };
+    let Some(ksef) = st.rng.ksef_number(&nip, now) else {
+        return;
+    };
+    let token = st.rng.hex32();
+    let document_hash = st
+        .auths
+        .get(&auth_ref)
+        .map(|a| a.document_hash.clone())
+        .unwrap_or_default();
+    st.duplicates
+        .insert(key, (ksef.clone(), session_ref.to_owned()));
+    st.by_ksef_number
+        .insert(ksef.clone(), (session_ref.to_owned(), ordinal));
+    st.downloads.insert(
+        token.clone(),
+        (
+            Download::InvoiceUpo {
+                session: session_ref.to_owned(),
+                ordinal,
+            },
+            now + DOWNLOAD_URL_TTL,
+        ),
+    );
+    let Some(session) = st.sessions.get_mut(session_ref) else {
+        return;
+    };
+    let Some(inv) = session.invoices.get_mut(idx) else {
+        return;
+    };
+    inv.ksef_number = Some(ksef);
+    inv.seller_nip = Some(facts.seller_nip);
+    inv.issue_date = Some(facts.issue_date);
+    inv.acquisition = Some(now);
+    inv.permanent_storage = Some(now + Duration::milliseconds(100));
+    // Automatic offline marking: an issue date before the day of receipt means Offline.
+    if facts.issue_date < inv.received.date() {
+        inv.offline = true;
+    }
+    inv.xml = Some(plain);
+    inv.upo_token = Some(token);
+    inv.status = Status::new(200, "Sukces");
+    let inv = inv.clone();
+    let upo = crate::upo::invoice_upo(inner, session, &document_hash, &inv);
+    if let Some(inv) = session.invoices.get_mut(idx) {
+        inv.upo = upo;
+    }
+}
+
+pub(crate) fn close_online(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?.clone();
+    let r = req.param(0).to_owned();
+    let now = req.now;
+    {
+        let mut st = inner.state();
+        let s = session_mut(&mut st, &r, &caller)?;
+        if s.status.code != 100 {
+            return Err(ApiError::bad(
+                21180,
+                [format!(
+                    "Status sesji {} uniemożliwia jej zamknięcie.",
+                    s.status.code
+                )],
+            ));
+        }
+        s.status = Status::new(170, "Sesja interaktywna zamknięta");
+        s.updated = now;
+    }
+    let task_inner = inner.clone();
+    tokio::spawn(async move {
+        // Wait for invoices still being processed (their tasks were spawned earlier).
+        for _ in 0..10_000 {
+            let pending = task_inner
+                .state()
+                .sessions
+                .get(&r)
+                .is_some_and(|s| s.invoices.iter().any(|i| i.status.code < 200));
+            if !pending {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        finish_session(&task_inner, &r);
+    });
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+fn finish_session(inner: &Inner, r: &str) {
+    let now = inner.now();
+    let mut guard = inner.state();
+    let st = &mut *guard;
+    let Some(session) = st.sessions.get(r) else {
+        return;
+    };
+    let ok = session
+        .invoices
+        .iter()
+        .filter(|i| i.status.code == 200)
+        .count();
+    let status = if session.invoices.is_empty() {
+        Status::new(440, "Sesja anulowana").with_detail("Nie przesłano faktur")
+    } else if ok == 0 {
+        Status::new(445, "Błąd weryfikacji, brak poprawnych faktur")
+    } else {
+        Status::new(200, "Sesja interaktywna przetworzona pomyślnie")
+    };
+    let mut pages = Vec::new();
+    if status.code == 200 {
+        let hash = st
+            .auths
+            .get(&session.auth_ref)
+            .map(|a| a.document_hash.clone())
+            .unwrap_or_default();
+        for xml in crate::upo::session_upo_pages(inner, session, &hash).unwrap_or_default() {
+            let reference = st.rng.reference(now, ReferenceType::SessionUpo);
+            let token = st.rng.hex32();
+            pages.push(UpoPage {
+                reference,
+                xml,
+                token,
+            });
+        }
+    }
+    for (i, p) in pages.iter().enumerate() {
+        st.downloads.insert(
+            p.token.clone(),
+            (
+                Download::SessionUpo {
+                    session: r.to_owned(),
+                    page: i,
+                },
+                now + DOWNLOAD_URL_TTL,
+            ),
+        );
+    }
+    if let Some(s) = st.sessions.get_mut(r) {
+        s.status = status;
+        s.updated = now;
+        s.upo_pages = pages;
+    }
+}
+
+fn download_url(inner: &Inner, token: &str) -> String {
+    format!("{}/storage/upo/{token}", inner.config.public_origin)
+}
+
+/// Refreshes a presigned URL's expiry ("generated at every status query") and returns it.
+fn refresh_download(
+    st: &mut State,
+    inner: &Inner,
+    token: &str,
+    now: OffsetDateTime,
+) -> (String, OffsetDateTime) {
+    let until = now + DOWNLOAD_URL_TTL;
+    if let Some(d) = st.downloads.get_mut(token) {
+        d.1 = until;
+    }
+    (download_url(inner, token), until)
+}
+
+fn invoice_json(st: &mut State, inner: &Inner, inv: &Invoice, now: OffsetDateTime) -> Value {
+    let mut v = json!({
+        "ordinalNumber": inv.ordinal,
+        "referenceNumber": inv.reference,
+        "invoiceHash": inv.invoice_hash,
+        "invoicingDate": rfc3339(inv.received),
+        "status": inv.status.to_json(),
+    });
+    if let Some(e) = &inv.extensions {
+        v["status"]["extensions"] = e.clone();
+    }
+    if let Some(n) = &inv.invoice_number {
+        v["invoiceNumber"] = json!(n);
+    }
+    if let Some(k) = &inv.ksef_number {
+        v["ksefNumber"] = json!(k);
+        v["invoicingMode"] = json!(if inv.offline { "Offline" } else { "Online" });
+    }
+    if let Some(t) = inv.acquisition {
+        v["acquisitionDate"] = json!(rfc3339(t));
+    }
+    if let Some(t) = inv.permanent_storage {
+        v["permanentStorageDate"] = json!(rfc3339(t));
+    }
+    if let Some(token) = &inv.upo_token {
+        let (url, until) = refresh_download(st, inner, token, now);
+        v["upoDownloadUrl"] = json!(url);
+        v["upoDownloadUrlExpirationDate"] = json!(rfc3339(until));
+    }
+    v
+}
+
+pub(crate) fn session_status(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let now = req.now;
+    let mut guard = inner.state();
+    let st = &mut *guard;
+    let s = session_mut(st, req.param(0), caller)?;
+    let total = s.invoices.len();
+    let ok = s.invoices.iter().filter(|i| i.status.code == 200).count();
+    let failed = s.invoices.iter().filter(|i| i.status.code >= 400).count();
+    let mut v = json!({
+        "status": s.status.to_json(),
+        "dateCreated": rfc3339(s.created),
+        "dateUpdated": rfc3339(s.updated),
+        "invoiceCount": total,
+        "successfulInvoiceCount": ok,
+        "failedInvoiceCount": failed,
+    });
+    if s.status.code == 100 {
+        v["validUntil"] = json!(rfc3339(s.valid_until));
+    }
+    let tokens: Vec<(String, String)> = s
+        .upo_pages
+        .iter()
+        .map(|p| (p.reference.clone(), p.token.clone()))
+        .collect();
+    if !tokens.is_empty() {
+        let pages: Vec<Value> = tokens
+            .iter()
+            .map(|(r, t)| {
+                let (url, until) = refresh_download(st, inner, t, now);
+                json!({"referenceNumber": r, "downloadUrl": url, "downloadUrlExpirationDate": rfc3339(until)})
+            })
+            .collect();
+        v["upo"] = json!({"pages": pages});
+    }
+    Ok(json_ok(StatusCode::OK, &v))
+}
+
+pub(crate) fn list_invoices(inner: &Inner, req: &Req, failed: bool) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let size = page_size(req, 10, 10, 1000)?;
+    let offset = continuation(req)?;
+    let now = req.now;
+    let mut guard = inner.state();
+    let st = &mut *guard;
+    let s = session_mut(st, req.param(0), caller)?;
+    let selected: Vec<Invoice> = s
+        .invoices
+        .iter()
+        .filter(|i| !failed || i.status.code >= 400)
+        .cloned()
+        .collect();
+    let page: Vec<Value> = selected
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|i| invoice_json(st, inner, i, now))
+        .collect();
+    let mut v = json!({"invoices": page});
+    if offset + size < selected.len() {
+        v["continuationToken"] = json!(format!("ofs-{}", offset + size));
+    }
+    Ok(json_ok(StatusCode::OK, &v))
+}
+
+fn find_invoice(s: &Session, r: &str) -> Option<Invoice> {
+    s.invoices.iter().find(|i| i.reference == r).cloned()
+}
+
+pub(crate) fn invoice_status(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let mut guard = inner.state();
+    let st = &mut *guard;
+    let s = session_mut(st, req.param(0), caller)?;
+    let inv = find_invoice(s, req.param(1)).ok_or_else(|| {
+        ApiError::validation(format!(
+            "Faktura o numerze referencyjnym {} nie istnieje w sesji.",
+            req.param(1)
+        ))
+    })?;
+    let v = invoice_json(st, inner, &inv, req.now);
+    Ok(json_ok(StatusCode::OK, &v))
+}
+
+fn no_upo() -> ApiError {
+    ApiError::bad(
+        21178,
+        ["Nie znaleziono UPO dla podanych kryteriów.".to_owned()],
+    )
+}
+
+pub(crate) fn invoice_upo_by_ref(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let mut st = inner.state();
+    let s = session_mut(&mut st, req.param(0), caller)?;
+    let inv = find_invoice(s, req.param(1)).ok_or_else(no_upo)?;
+    inv.upo.map(xml_ok).ok_or_else(no_upo)
+}
+
+pub(crate) fn invoice_upo_by_ksef(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let mut st = inner.state();
+    let (sref, ordinal) = st
+        .by_ksef_number
+        .get(req.param(1))
+        .cloned()
+        .ok_or_else(no_upo)?;
+    if sref != req.param(0) {
+        return Err(no_upo());
+    }
+    let s = session_mut(&mut st, &sref, caller)?;
+    s.invoices
+        .get(ordinal as usize - 1)
+        .and_then(|i| i.upo.clone())
+        .map(xml_ok)
+        .ok_or_else(no_upo)
+}
+
+pub(crate) fn session_upo(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let mut st = inner.state();
+    let s = session_mut(&mut st, req.param(0), caller)?;
+    s.upo_pages
+        .iter()
+        .find(|p| p.reference == req.param(1))
+        .map(|p| xml_ok(p.xml.clone()))
+        .ok_or_else(no_upo)
+}
+
+pub(crate) fn download_invoice(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let k = req.param(0);
+    let st = inner.state();
+    let not_found = || ApiError::bad(21164, [format!("Faktura o numerze KSeF {k} nie istnieje.")]);
+    let (sref, ordinal) = st.by_ksef_number.get(k).cloned().ok_or_else(not_found)?;
+    let inv = st
+        .sessions
+        .get(&sref)
+        .and_then(|s| s.invoices.get(ordinal as usize - 1))
+        .ok_or_else(not_found)?;
+    // Visible to the seller's context (buyer and third-party visibility come with the metadata
+    // query slice).
+    let seller_ctx = ("Nip".to_owned(), inv.seller_nip.clone().unwrap_or_default());
+    if caller.context != seller_ctx {
+        return Err(not_found());
+    }
+    inv.xml.clone().map(xml_ok).ok_or_else(not_found)
+}
+
+/// `GET /storage/upo/{token}`: presigned UPO download (no bearer, not rate-limited). An unknown
+/// or expired token answers 403 like blob storage does.
+pub(crate) fn presigned_download(
+    inner: &Inner,
+    rest: &str,
+    now: OffsetDateTime,
+) -> Result<Response, ApiError> {
+    let token = rest.strip_prefix("upo/").ok_or(ApiError::NotFound)?;
+    let st = inner.state();
+    let forbidden = || ApiError::Forbidden {
+        reason_code: "insufficient-resource-access",
+        detail: "Adres pobierania jest nieprawidłowy lub wygasł.".into(),
+        security: json!({}),
+    };
+    let (target, until) = st.downloads.get(token).cloned().ok_or_else(forbidden)?;
+    if now > until {
+        return Err(forbidden());
+    }
+    let xml = match target {
+        Download::InvoiceUpo { session, ordinal } => st
+            .sessions
+            .get(&session)
+            .and_then(|s| s.invoices.get(ordinal as usize - 1))
+            .and_then(|i| i.upo.clone()),
+        Download::SessionUpo { session, page } => st
+            .sessions
+            .get(&session)
+            .and_then(|s| s.upo_pages.get(page))
+            .map(|p| p.xml.clone()),
+    };
+    xml.map(xml_ok).ok_or(ApiError::NotFound)
+}

@@ -1,0 +1,266 @@
+//! The simulator's state. Everything lives in one [`State`] behind a mutex; records are plain data
+//! (no handles, no closures) so that a persistent store (SQLite under `--state-dir`) can later
+//! load and save them as they are.
+
+use std::collections::HashMap;
+
+use ksef_crypto::encryption::SessionKey;
+use ksef_model::form::FormCode;
+use time::OffsetDateTime;
+
+use crate::ids::IdRng;
+
+/// `(type, value)` of a context or subject identifier, e.g. `("Nip", "5265877635")`.
+pub(crate) type Ident = (String, String);
+
+/// A status object `{code, description, details?}`.
+#[derive(Debug, Clone)]
+pub(crate) struct Status {
+    pub code: i32,
+    pub description: String,
+    pub details: Vec<String>,
+}
+
+impl Status {
+    pub fn new(code: i32, description: &str) -> Self {
+        Status {
+            code,
+            description: description.to_owned(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, d: impl Into<String>) -> Self {
+        self.details.push(d.into());
+        self
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({"code": self.code, "description": self.description});
+        if !self.details.is_empty() {
+            v["details"] = serde_json::json!(self.details);
+        }
+        v
+    }
+}
+
+/// An issued challenge.
+#[derive(Debug, Clone)]
+pub(crate) struct Challenge {
+    pub created: OffsetDateTime,
+    pub timestamp_ms: i64,
+    pub used: bool,
+}
+
+/// How the subject authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthMethod {
+    QualifiedSeal,
+    QualifiedSignature,
+    Token,
+}
+
+impl AuthMethod {
+    pub fn legacy_name(self) -> &'static str {
+        match self {
+            AuthMethod::QualifiedSeal => "QualifiedSeal",
+            AuthMethod::QualifiedSignature => "QualifiedSignature",
+            AuthMethod::Token => "Token",
+        }
+    }
+
+    pub fn info(self) -> serde_json::Value {
+        let (category, code, name) = match self {
+            AuthMethod::QualifiedSeal => {
+                ("XadesSignature", "Seal.Qualified", "Pieczęć kwalifikowana")
+            }
+            AuthMethod::QualifiedSignature => (
+                "XadesSignature",
+                "Signature.Qualified",
+                "Podpis kwalifikowany",
+            ),
+            AuthMethod::Token => ("Token", "Token.Ksef", "Token KSeF"),
+        };
+        serde_json::json!({"category": category, "code": code, "displayName": name})
+    }
+}
+
+/// An authentication operation (`AU` reference) and the tokens issued from it.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthOp {
+    pub reference: String,
+    pub started: OffsetDateTime,
+    pub method: AuthMethod,
+    pub context: Ident,
+    pub subject: Ident,
+    pub status: Status,
+    pub redeemed: bool,
+    /// The refresh token's `jti` (tokens are invalidated by revoking the operation).
+    pub refresh_jti: Option<String>,
+    pub refresh_valid_until: Option<OffsetDateTime>,
+    pub last_refresh: Option<OffsetDateTime>,
+    pub revoked: bool,
+    /// SHA-256 (Base64) of the signed authentication document, for UPOs.
+    pub document_hash: String,
+}
+
+/// A person created by `/testdata/person`.
+#[derive(Debug, Clone)]
+pub(crate) struct Person {
+    pub nip: String,
+    pub pesel: String,
+    #[allow(dead_code)] // EnforcementOperations is a later slice
+    pub is_bailiff: bool,
+    pub is_deceased: bool,
+}
+
+/// A subject created by `/testdata/subject`.
+#[derive(Debug, Clone)]
+pub(crate) struct Subject {
+    pub nip: String,
+    #[allow(dead_code)] // subject roles are a later slice
+    pub subject_type: String,
+    pub subunits: Vec<String>,
+}
+
+/// One granted permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Grant {
+    pub context: Ident,
+    pub subject: Ident,
+    pub permission: String,
+}
+
+/// An invoice sent in a session.
+#[derive(Debug, Clone)]
+pub(crate) struct Invoice {
+    pub ordinal: u32,
+    pub reference: String,
+    pub invoice_hash: String,
+    pub received: OffsetDateTime,
+    pub status: Status,
+    pub extensions: Option<serde_json::Value>,
+    pub ksef_number: Option<String>,
+    pub invoice_number: Option<String>,
+    pub issue_date: Option<time::Date>,
+    pub seller_nip: Option<String>,
+    pub acquisition: Option<OffsetDateTime>,
+    pub permanent_storage: Option<OffsetDateTime>,
+    pub offline: bool,
+    /// The accepted plaintext XML.
+    pub xml: Option<Vec<u8>>,
+    /// The signed invoice UPO.
+    pub upo: Option<Vec<u8>>,
+    /// Download token of the invoice UPO.
+    pub upo_token: Option<String>,
+}
+
+/// One page of a session UPO.
+#[derive(Debug, Clone)]
+pub(crate) struct UpoPage {
+    pub reference: String,
+    pub xml: Vec<u8>,
+    pub token: String,
+}
+
+/// An online session.
+pub(crate) struct Session {
+    pub reference: String,
+    pub form: FormCode,
+    /// `None` when the wrapped key did not unwrap (session status 415).
+    pub key: Option<SessionKey>,
+    pub status: Status,
+    pub created: OffsetDateTime,
+    pub updated: OffsetDateTime,
+    pub valid_until: OffsetDateTime,
+    pub auth_ref: String,
+    pub context: Ident,
+    /// Who opened the session (closing by another subject is a later slice).
+    #[allow(dead_code)]
+    pub subject: Ident,
+    pub invoices: Vec<Invoice>,
+    pub upo_pages: Vec<UpoPage>,
+}
+
+/// Where a presigned download URL points.
+#[derive(Debug, Clone)]
+pub(crate) enum Download {
+    InvoiceUpo { session: String, ordinal: u32 },
+    SessionUpo { session: String, page: usize },
+}
+
+/// All state.
+pub(crate) struct State {
+    pub rng: IdRng,
+    pub challenges: HashMap<String, Challenge>,
+    pub auths: HashMap<String, AuthOp>,
+    pub persons: Vec<Person>,
+    pub subjects: Vec<Subject>,
+    pub grants: Vec<Grant>,
+    pub sessions: HashMap<String, Session>,
+    /// KSeF number → (session reference, invoice ordinal).
+    pub by_ksef_number: HashMap<String, (String, u32)>,
+    /// (seller NIP, RodzajFaktury, P_2) → (KSeF number, session reference).
+    pub duplicates: HashMap<(String, String, String), (String, String)>,
+    /// Presigned download token → resource (with expiry).
+    pub downloads: HashMap<String, (Download, OffsetDateTime)>,
+}
+
+impl State {
+    pub fn new(seed: Option<u64>) -> Self {
+        State {
+            rng: IdRng::new(seed),
+            challenges: HashMap::new(),
+            auths: HashMap::new(),
+            persons: Vec::new(),
+            subjects: Vec::new(),
+            grants: Vec::new(),
+            sessions: HashMap::new(),
+            by_ksef_number: HashMap::new(),
+            duplicates: HashMap::new(),
+            downloads: HashMap::new(),
+        }
+    }
+
+    /// Whether `subject` owns `context`: the same NIP, or a PESEL linked to the NIP by
+    /// `/testdata/person`.
+    pub fn is_owner(&self, context: &Ident, subject: &Ident) -> bool {
+        if context.0 != "Nip" {
+            return false;
+        }
+        match subject.0.as_str() {
+            "Nip" => subject.1 == context.1,
+            "Pesel" => self
+                .persons
+                .iter()
+                .any(|p| p.pesel == subject.1 && p.nip == context.1),
+            _ => false,
+        }
+    }
+
+    /// The permissions `subject` holds in `context` (the owner holds all but `VatUeManage`).
+    pub fn permissions(&self, context: &Ident, subject: &Ident) -> Vec<String> {
+        if self.is_owner(context, subject) {
+            return [
+                "InvoiceWrite",
+                "InvoiceRead",
+                "CredentialsManage",
+                "CredentialsRead",
+                "Introspection",
+                "SubunitManage",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        }
+        let mut out: Vec<String> = self
+            .grants
+            .iter()
+            .filter(|g| &g.context == context && &g.subject == subject)
+            .map(|g| g.permission.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
