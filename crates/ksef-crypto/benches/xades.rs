@@ -13,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ksef_crypto::c14n::{self, Method, Options};
 use ksef_crypto::cert::Certificate;
 use ksef_crypto::keys::PrivateKey;
-use ksef_crypto::signer::{InMemorySigner, Signer};
+use ksef_crypto::signer::{InMemorySigner, SignatureAlgorithm, Signer, SignerError};
 use ksef_crypto::xades::{self, FixedClock, SignOptions};
 
 fn read(rel: &str) -> Vec<u8> {
@@ -56,6 +56,24 @@ fn bench(c: &mut Criterion) {
             b.iter(|| xades::verify(black_box(&signed)).unwrap())
         });
     }
+
+    // The machinery alone: a signer that returns a fixed 64-byte value instead of signing.
+    struct NoopSigner(Vec<u8>);
+    impl Signer for NoopSigner {
+        fn algorithm(&self) -> SignatureAlgorithm {
+            SignatureAlgorithm::EcdsaP256Sha256
+        }
+        fn certificate_der(&self) -> &[u8] {
+            &self.0
+        }
+        fn sign(&self, _: &[u8]) -> Result<Vec<u8>, SignerError> {
+            Ok(vec![7; 64])
+        }
+    }
+    let noop = NoopSigner(signer("xmlsec1cli-ec-seal").certificate_der().to_vec());
+    c.bench_function("xades_sign_machinery_only (no-op signer)", |b| {
+        b.iter(|| xades::sign_with(black_box(&doc), &noop, &opts).unwrap())
+    });
 
     let signed = read("pyxmlsec-csharp-rsa-seal-pretty.xml");
     let text = std::str::from_utf8(&signed).unwrap();

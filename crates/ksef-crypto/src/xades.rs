@@ -221,6 +221,10 @@ pub fn sign_with(
 ) -> Result<Vec<u8>, XadesError> {
     let text = std::str::from_utf8(document)
         .map_err(|e| XadesError::CannotSign(format!("the document is not UTF-8: {e}")))?;
+    // A byte-order mark is kept in the output but is not part of the parsed text.
+    let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    let (bom_bytes, document) = document.split_at(bom);
+    let text = &text[bom..];
     let doc = c14n::parse(text).map_err(|e| XadesError::InvalidDocument(e.to_string()))?;
     for id in [&opts.signature_id, &opts.signed_properties_id] {
         if !is_ncname(id) {
@@ -301,7 +305,8 @@ pub fn sign_with(
     let root = doc.root_element();
     let range = root.range();
     let element_src = &text[range.clone()];
-    let mut out = Vec::with_capacity(document.len() + buf.len() + 16);
+    let mut out = Vec::with_capacity(bom + document.len() + buf.len() + 16);
+    out.extend_from_slice(bom_bytes);
     if element_src.ends_with("/>") {
         out.extend_from_slice(&document[..range.end - 2]);
         out.push(b'>');
@@ -902,6 +907,16 @@ fn check_signature_value(
     let key = cert
         .public_key()
         .map_err(|e| InvalidSignature::Certificate(e.to_string()))?;
+    if let PublicKey::Rsa(k) = &key {
+        use rsa::traits::PublicKeyParts as _;
+        if k.size() < 256 {
+            return Err(InvalidSignature::Certificate(format!(
+                "RSA key of {} bits; KSeF requires at least 2048",
+                k.size() * 8
+            ))
+            .into());
+        }
+    }
     let hashed = alg.hash().digest(signed_info);
     let ok = match (key, alg) {
         (PublicKey::Rsa(k), SigAlg::RsaPkcs1(h)) => {

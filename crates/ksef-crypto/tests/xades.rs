@@ -485,3 +485,12 @@ fn redigest_signed_properties(text: &str) -> String {
     let end = text[start..].find('<').unwrap() + start;
     format!("{}{}{}", &text[..start], b64, &text[end..])
 }
+
+#[test]
+fn byte_order_mark_is_kept() {
+    let mut doc = vec![0xef, 0xbb, 0xbf];
+    doc.extend_from_slice(&read(INPUTS[1]));
+    let signed = xades::sign_with(&doc, &signer("xmlsec1cli-ec-seal"), &fixed()).unwrap();
+    assert!(signed.starts_with(&doc[..60]));
+    xades::verify(&signed).unwrap();
+}
