@@ -23,7 +23,7 @@ use ksef_model::operations::{Method, OperationId};
 use serde_json::{Value, json};
 
 pub const NIP: &str = "5265877635";
-pub const OTHER_NIP: &str = "7010002137";
+pub const OTHER_NIP: &str = "7010002139";
 pub const PESEL: &str = "90010112345";
 
 fn repo(path: &str) -> String {

@@ -1,0 +1,400 @@
+//! Authentication over HTTP: challenges, XAdES checks, permissions (415), redeem once, token
+//! expiry on an injected clock, refresh, auth-session listing and revocation, KSeF-token checks.
+
+// `submit` is a helper outside #[test] and may panic.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use ksef_model::auth_request::SubjectIdentifierType;
+use ksef_model::operations::OperationId;
+use serde_json::json;
+use time::Duration;
+
+async fn submit(api: &Api, xml: Vec<u8>, query: &str) -> (String, String) {
+    let r = api.submit_xades(xml, query).await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    (
+        r.json["referenceNumber"].as_str().unwrap().to_owned(),
+        r.json["authenticationToken"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenge_rules_and_signature_errors() {
+    let clock = ksef_sim::ManualClock::starting_now();
+    let sim = ksef_sim::Simulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let seal = signer("xmlsec1cli-rsa-seal");
+
+    let ch = api.challenge().await;
+    let c = ch["challenge"].as_str().unwrap();
+    assert!(
+        regex::Regex::new(r"^\d{8}-CR-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}$")
+            .unwrap()
+            .is_match(c)
+    );
+    assert_eq!(ch["clientIp"], "127.0.0.1");
+    assert!(ch["timestampMs"].as_i64().unwrap() > 1_700_000_000_000);
+
+    // A challenge is single use.
+    let xml = api
+        .signed_request(&seal, NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    submit(&api, xml.clone(), "").await;
+    let r = api.submit_xades(xml, "").await;
+    assert_eq!((r.status, r.code()), (400, 21111));
+
+    // ... and lives 10 minutes.
+    let xml = api
+        .signed_request(&seal, NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    clock.advance(Duration::minutes(11));
+    let r = api.submit_xades(xml, "").await;
+    assert_eq!((r.status, r.code()), (400, 21111));
+
+    // Tampered content: 9105; unsigned: 9102; two signatures: 9103.
+    let xml = api
+        .signed_request(&seal, NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    let tampered = String::from_utf8(xml.clone()).unwrap().replace(
+        &format!("<Nip>{NIP}</Nip>"),
+        &format!("<Nip>{OTHER_NIP}</Nip>"),
+    );
+    let r = api.submit_xades(tampered.into_bytes(), "").await;
+    assert_eq!((r.status, r.code()), (400, 9105), "{:?}", r.json);
+    let unsigned = br#"<AuthTokenRequest xmlns="http://ksef.mf.gov.pl/auth/token/2.0"><Challenge>20250604-CR-461EA5B000-537A6BA15D-D7</Challenge><ContextIdentifier><Nip>5265877635</Nip></ContextIdentifier><SubjectIdentifierType>certificateSubject</SubjectIdentifierType></AuthTokenRequest>"#;
+    let r = api.submit_xades(unsigned.to_vec(), "").await;
+    assert_eq!((r.status, r.code()), (400, 9102));
+    let twice = ksef_crypto::xades::sign(&xml, &seal);
+    if let Ok(twice) = twice {
+        let r = api.submit_xades(twice, "").await;
+        assert_eq!((r.status, r.code()), (400, 9103));
+    }
+
+    // Independent signers' fixtures: valid signatures, but their challenge is unknown → 21111.
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/xades/signxml-rsa-seal.xml"
+    ))
+    .unwrap();
+    let r = api.submit_xades(fixture, "").await;
+    assert_eq!((r.status, r.code()), (400, 21111));
+
+    // Wrong content type.
+    let r = api
+        .call(
+            OperationId::AuthXadesSignature,
+            &[],
+            None,
+            Body::Raw("application/json", b"{}".to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_redeem_refresh_expiry_and_revocation() {
+    let clock = ksef_sim::ManualClock::starting_now();
+    let sim = ksef_sim::Simulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let seal = signer("xmlsec1cli-rsa-seal");
+
+    // The seal (VATPL-NIP) owns its NIP context: 200, redeem once.
+    let xml = api
+        .signed_request(&seal, NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    let (reference, op) = submit(&api, xml, "").await;
+    let st = api.auth_status(&reference, &op).await;
+    assert_eq!(st["status"]["code"], 200);
+    assert_eq!(st["authenticationMethod"], "QualifiedSeal");
+    assert_eq!(st["authenticationMethodInfo"]["category"], "XadesSignature");
+    let r = api
+        .call(OperationId::RedeemTokens, &[], Some(&op), Body::None)
+        .await;
+    assert_eq!(r.status, 200);
+    let access = r.json["accessToken"]["token"].as_str().unwrap().to_owned();
+    let refresh = r.json["refreshToken"]["token"].as_str().unwrap().to_owned();
+    let r = api
+        .call(OperationId::RedeemTokens, &[], Some(&op), Body::None)
+        .await;
+    assert_eq!((r.status, r.code()), (400, 21301));
+    let st = api.auth_status(&reference, &op).await;
+    assert_eq!(st["isTokenRedeemed"], true);
+
+    // Tokens are typed: the access token does not open /auth/{ref}, the operation token does
+    // not list sessions.
+    let r = api
+        .call(
+            OperationId::AuthStatus,
+            &[&reference],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = api
+        .call(OperationId::ListAuthSessions, &[], Some(&op), Body::None)
+        .await;
+    assert_eq!(r.status, 401);
+
+    // The access token expires (401 problem details); refresh gives a new one.
+    clock.advance(Duration::minutes(16));
+    let r = api
+        .call(
+            OperationId::ListAuthSessions,
+            &[],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.content_type().starts_with("application/problem+json"));
+    let r = api
+        .call(
+            OperationId::RefreshAccessToken,
+            &[],
+            Some(&refresh),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let access2 = r.json["accessToken"]["token"].as_str().unwrap().to_owned();
+    let r = api
+        .call(
+            OperationId::ListAuthSessions,
+            &[],
+            Some(&access2),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["items"][0]["isCurrent"], true);
+    assert!(r.json["items"][0]["lastTokenRefreshDate"].is_string());
+
+    // A second login; revoke it by reference, then revoke the current one: refresh → 21304.
+    let (a2, r2, ref2) = api.login(&seal, NIP).await;
+    let r = api
+        .call(OperationId::ListAuthSessions, &[], Some(&a2), Body::None)
+        .await;
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 2);
+    let r = api
+        .call(
+            OperationId::RevokeAuthSession,
+            &[&ref2],
+            Some(&access2),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = api
+        .call(OperationId::RefreshAccessToken, &[], Some(&r2), Body::None)
+        .await;
+    assert_eq!((r.status, r.code()), (400, 21304));
+    let r = api
+        .call(
+            OperationId::RevokeCurrentAuthSession,
+            &[],
+            Some(&refresh),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = api
+        .call(
+            OperationId::RefreshAccessToken,
+            &[],
+            Some(&refresh),
+            Body::None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, 21304));
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_decide_415_and_chain_check_460() {
+    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let api = Api::new(sim.base_url());
+    let seal = signer("xmlsec1cli-rsa-seal");
+
+    // No permission in another NIP's context: 415, and redeem is refused.
+    let xml = api
+        .signed_request(&seal, OTHER_NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    let (reference, op) = submit(&api, xml, "").await;
+    let st = api.auth_status(&reference, &op).await;
+    assert_eq!(st["status"]["code"], 415, "{st}");
+    assert_eq!(st["status"]["details"][0], "Brak przypisanych uprawnień");
+    let r = api
+        .call(OperationId::RedeemTokens, &[], Some(&op), Body::None)
+        .await;
+    assert_eq!((r.status, r.code()), (400, 21301));
+
+    // A ZAW-FA grant makes it 200.
+    api.testdata_grant(OTHER_NIP, ("Nip", NIP), &["InvoiceRead"])
+        .await;
+    let (access, _, _) = api.login(&seal, OTHER_NIP).await;
+
+    // ... but InvoiceRead alone cannot open a session: 403 missing-permissions.
+    let (pk, id) = api.mf_key("SymmetricKeyEncryption").await;
+    let key = ksef_crypto::encryption::SessionKey::generate().unwrap();
+    let info = key.encryption_info(&pk, Some(&id)).unwrap();
+    let r = api
+        .call(
+            OperationId::OpenOnlineSession,
+            &[],
+            Some(&access),
+            Body::Json(json!({
+                "formCode": {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"},
+                "encryption": {"encryptedSymmetricKey": info.encrypted_symmetric_key,
+                               "initializationVector": info.initialization_vector},
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json["reasonCode"], "missing-permissions");
+    assert!(
+        r.json["security"]["requiredAnyOfPermissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "InvoiceWrite")
+    );
+
+    // Revoking the grant makes the next login 415 again.
+    let r = api
+        .call(
+            OperationId::TestdataRevokePermissions,
+            &[],
+            None,
+            Body::Json(json!({
+                "contextIdentifier": {"type": "Nip", "value": OTHER_NIP},
+                "authorizedIdentifier": {"type": "nip", "value": NIP},
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let xml = api
+        .signed_request(&seal, OTHER_NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    let (reference, op) = submit(&api, xml, "").await;
+    assert_eq!(
+        api.auth_status(&reference, &op).await["status"]["code"],
+        415
+    );
+
+    // A person (PESEL) linked to the NIP by /testdata/person owns the context; the personal
+    // certificate here carries TINPL-NIP, so check the fingerprint path instead: no grant → 415,
+    // a grant to the fingerprint → 200.
+    let personal = signer("xmlsec1cli-ec-personal");
+    let fp = personal.certificate().fingerprint_sha256_hex();
+    let xml = api
+        .signed_request(
+            &personal,
+            OTHER_NIP,
+            SubjectIdentifierType::CertificateFingerprint,
+        )
+        .await;
+    let (reference, op) = submit(&api, xml, "").await;
+    assert_eq!(
+        api.auth_status(&reference, &op).await["status"]["code"],
+        415
+    );
+    api.testdata_grant(OTHER_NIP, ("Fingerprint", &fp), &["InvoiceWrite"])
+        .await;
+    let xml = api
+        .signed_request(
+            &personal,
+            OTHER_NIP,
+            SubjectIdentifierType::CertificateFingerprint,
+        )
+        .await;
+    let (reference, op) = submit(&api, xml, "").await;
+    let st = api.auth_status(&reference, &op).await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+
+    // verifyCertificateChain=true rejects self-signed certificates (460).
+    let xml = api
+        .signed_request(&seal, NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    let (reference, op) = submit(&api, xml, "?verifyCertificateChain=true").await;
+    let st = api.auth_status(&reference, &op).await;
+    assert_eq!(st["status"]["code"], 460, "{st}");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ksef_token_submission_is_checked() {
+    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let api = Api::new(sim.base_url());
+    let (pk, id) = api.mf_key("KsefTokenEncryption").await;
+    let (_, sym_id) = api.mf_key("SymmetricKeyEncryption").await;
+    let ch = api.challenge().await;
+    let ts = ch["timestampMs"].as_i64().unwrap();
+    let token = format!(
+        "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-{NIP}|{}",
+        "ab".repeat(32)
+    );
+    let enc = ksef_crypto::encryption::encrypt_ksef_token(&token, ts, &pk).unwrap();
+    let body = |challenge: &str, pkid: &str| {
+        json!({
+            "challenge": challenge,
+            "contextIdentifier": {"type": "Nip", "value": NIP},
+            "encryptedToken": enc,
+            "publicKeyId": pkid,
+        })
+    };
+    // The other usage's key id: 21470.
+    let r = api
+        .call(
+            OperationId::AuthKsefToken,
+            &[],
+            None,
+            Body::Json(body(ch["challenge"].as_str().unwrap(), &sym_id)),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, 21470));
+    let r = api
+        .call(
+            OperationId::AuthKsefToken,
+            &[],
+            None,
+            Body::Json(body(ch["challenge"].as_str().unwrap(), &id)),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let reference = r.json["referenceNumber"].as_str().unwrap().to_owned();
+    let op = r.json["authenticationToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // No KSeF token is known to the simulator yet: 450.
+    let st = api.auth_status(&reference, &op).await;
+    assert_eq!(st["status"]["code"], 450, "{st}");
+    assert_eq!(st["authenticationMethod"], "Token");
+    // Unknown challenge: 21111.
+    let r = api
+        .call(
+            OperationId::AuthKsefToken,
+            &[],
+            None,
+            Body::Json(body("20250101-CR-0000000000-0000000000-00", &id)),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, 21111));
+    sim.shutdown().await;
+}
