@@ -142,6 +142,24 @@ impl CertificateRequest {
         PublicKey::from_spki_der(&der)
     }
 
+    /// Issues a certificate for this request (the simulator's enrollment): verifies the CSR's
+    /// signature, then signs its subject and public key with the CA key.
+    pub fn issue(
+        &self,
+        ca_key: &PrivateKey,
+        ca_cert: &crate::cert::Certificate,
+        opts: &crate::cert::IssueOptions,
+    ) -> Result<crate::cert::Certificate> {
+        self.verify()?;
+        crate::cert::issue(
+            ca_key,
+            ca_cert,
+            self.subject_name(),
+            &self.public_key()?,
+            opts,
+        )
+    }
+
     /// Verifies the self-signature (SHA-256 with RSA PKCS#1 v1.5 or RSA-PSS, or ECDSA P-256).
     pub fn verify(&self) -> Result<()> {
         let tbs = self

@@ -19,6 +19,11 @@ pub fn sha256_base64(data: &[u8]) -> String {
     base64(&sha256(data))
 }
 
+/// SHA-256 of `data` as the model's [`ksef_model::ids::Sha256Base64`] (for API request types).
+pub fn sha256_id(data: &[u8]) -> ksef_model::ids::Sha256Base64 {
+    ksef_model::ids::Sha256Base64::from_digest(sha256(data))
+}
+
 /// SHA-256 of `data` as unpadded Base64URL (the form used in QR links).
 pub fn sha256_base64url(data: &[u8]) -> String {
     base64url(&sha256(data))
@@ -48,4 +53,26 @@ pub fn decode_base64url(s: &str, what: &'static str) -> Result<Vec<u8>> {
         what,
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        // SHA-256("abc"), FIPS 180-2.
+        assert_eq!(
+            sha256_base64(b"abc"),
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
+        assert_eq!(
+            sha256_base64url(b"abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
+        assert_eq!(sha256_id(b"abc").as_str(), sha256_base64(b"abc"));
+        assert_eq!(sha256_id(b"abc").to_base64url(), sha256_base64url(b"abc"));
+        assert!(decode_base64("AAA", "x").is_err());
+        assert!(decode_base64url("AA==", "x").is_err());
+    }
 }

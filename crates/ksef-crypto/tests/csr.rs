@@ -58,6 +58,28 @@ fn csr_round_trip_both_key_types() {
 }
 
 #[test]
+fn ca_issues_from_csr() {
+    use ksef_crypto::cert::{self, CertificateUse, IssueOptions};
+    let ca_key = PrivateKey::from_pem(&data("rsa2048.pkcs8.pem"), None).unwrap();
+    let mut o = IssueOptions::test_defaults();
+    o.usage = CertificateUse::Ca;
+    let ca_dn = DistinguishedName {
+        common_name: "CA".into(),
+        country_name: "PL".into(),
+        ..Default::default()
+    };
+    let ca = cert::self_signed(&ca_key, &ca_dn, &o).unwrap();
+    let user = PrivateKey::from_pem(&data("p256.pkcs8.pem"), None).unwrap();
+    let csr = CertificateRequest::new(&enrollment_dn(), &user).unwrap();
+    let mut uo = IssueOptions::test_defaults();
+    uo.usage = CertificateUse::DigitalSignature;
+    let c = csr.issue(&ca_key, &ca, &uo).unwrap();
+    assert_eq!(c.subject(), csr.subject());
+    assert!(user.matches(&c));
+    c.verify_signed_by(&ca).unwrap();
+}
+
+#[test]
 fn minimal_dn_has_only_cn_and_c() {
     let key = PrivateKey::from_pem(&data("p256.pkcs8.pem"), None).unwrap();
     let dn = DistinguishedName {
