@@ -291,7 +291,65 @@ impl<'a> Canonicalizer<'_, 'a> {
         self.element(el, Some(&inherited));
     }
 
+    /// Renders `el` and its subtree. Iterative (an explicit stack, not recursion), so deeply
+    /// nested input cannot overflow the call stack.
     fn element<'d: 'a>(&mut self, el: Node<'a, 'd>, inherited_xml: Option<&[(&'a str, &'a str)]>) {
+        enum Frame<'a, 'd> {
+            Visit(Node<'a, 'd>),
+            Close(&'a str, usize),
+        }
+        let (qname, mark) = self.start_tag(el, inherited_xml);
+        let mut stack = vec![Frame::Close(qname, mark)];
+        stack.extend(
+            el.children()
+                .rev()
+                .filter(|c| !self.excluded(*c))
+                .map(Frame::Visit),
+        );
+        while let Some(frame) = stack.pop() {
+            match frame {
+                Frame::Close(qname, mark) => {
+                    self.out.extend_from_slice(b"</");
+                    self.out.extend_from_slice(qname.as_bytes());
+                    self.out.push(b'>');
+                    self.rendered.truncate(mark);
+                }
+                Frame::Visit(child) => match child.node_type() {
+                    NodeType::Element => {
+                        let (qname, mark) = self.start_tag(child, None);
+                        stack.push(Frame::Close(qname, mark));
+                        stack.extend(
+                            child
+                                .children()
+                                .rev()
+                                .filter(|c| !self.excluded(*c))
+                                .map(Frame::Visit),
+                        );
+                    }
+                    NodeType::Text => {
+                        if let Some(t) = child.text() {
+                            escape_text(self.out, t);
+                        }
+                    }
+                    NodeType::Comment => {
+                        if self.opts.method.with_comments {
+                            self.comment(child);
+                        }
+                    }
+                    NodeType::PI => self.pi(child),
+                    NodeType::Root => {}
+                },
+            }
+        }
+    }
+
+    /// Renders the start tag of `el` (namespace declarations, attributes) and records the
+    /// declarations it rendered; returns its qualified name and the scope mark to restore.
+    fn start_tag<'d: 'a>(
+        &mut self,
+        el: Node<'a, 'd>,
+        inherited_xml: Option<&[(&'a str, &'a str)]>,
+    ) -> (&'a str, usize) {
         let mark = self.rendered.len();
         let qname = element_qname(el);
         let prefix = qname.split_once(':').map(|(p, _)| p).unwrap_or("");
@@ -407,32 +465,7 @@ impl<'a> Canonicalizer<'_, 'a> {
             self.out.push(b'"');
         }
         self.out.push(b'>');
-
-        for child in el.children() {
-            if self.excluded(child) {
-                continue;
-            }
-            match child.node_type() {
-                NodeType::Element => self.element(child, None),
-                NodeType::Text => {
-                    if let Some(t) = child.text() {
-                        escape_text(self.out, t);
-                    }
-                }
-                NodeType::Comment => {
-                    if self.opts.method.with_comments {
-                        self.comment(child);
-                    }
-                }
-                NodeType::PI => self.pi(child),
-                NodeType::Root => {}
-            }
-        }
-
-        self.out.extend_from_slice(b"</");
-        self.out.extend_from_slice(qname.as_bytes());
-        self.out.push(b'>');
-        self.rendered.truncate(mark);
+        (qname, mark)
     }
 
     fn lookup(&self, prefix: &str) -> Option<&'a str> {

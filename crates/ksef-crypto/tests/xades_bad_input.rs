@@ -167,3 +167,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn deep_nesting_does_not_overflow_the_stack() {
+    let depth = 200_000;
+    let mut s = String::with_capacity(depth * 7 + 200);
+    s.push_str("<r xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">");
+    s.push_str(&"<a>".repeat(depth));
+    s.push_str(&"</a>".repeat(depth));
+    s.push_str("<ds:Signature><ds:SignedInfo/></ds:Signature></r>");
+    let out = c14n::canonicalize_str(&s, Method::INCLUSIVE_10).unwrap();
+    assert!(out.starts_with(b"<r xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><a><a>"));
+    assert!(
+        out.ends_with(b"</a></a><ds:Signature><ds:SignedInfo></ds:SignedInfo></ds:Signature></r>")
+    );
+    assert_eq!(out.len(), s.len() + 15); // <ds:SignedInfo/> became start and end tags
+    assert!(xades::verify(s.as_bytes()).is_err());
+}
