@@ -71,6 +71,8 @@ pub(crate) enum ApiError {
     PayloadTooLarge(usize),
     /// 415: wrong `Content-Type`.
     UnsupportedMediaType(String),
+    /// 429 with `Retry-After`.
+    TooManyRequests(crate::limits::Breach),
     /// 501: an operation of the catalogue the simulator does not implement yet.
     NotImplemented(&'static str),
 }
@@ -159,6 +161,29 @@ impl ApiError {
                        "timestamp": ts, "traceId": trace}),
             ),
             ApiError::NotFound => StatusCode::NOT_FOUND.into_response(),
+            ApiError::TooManyRequests(b) => {
+                let detail = format!(
+                    "Przekroczono limit {} żądań na {}. Spróbuj ponownie po {} sekundach.",
+                    b.limit, b.window, b.retry_after
+                );
+                let mut r = if problem {
+                    problem_json(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        json!({"title": "Too Many Requests", "status": 429, "instance": instance,
+                               "detail": detail, "timestamp": ts, "traceId": trace}),
+                    )
+                } else {
+                    json_response(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "application/json",
+                        &json!({"status": {"code": 429, "description": "Too Many Requests",
+                                           "details": [detail]}}),
+                    )
+                };
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(b.retry_after));
+                r
+            }
             ApiError::PayloadTooLarge(limit) => {
                 let list = [Detail {
                     code: 21405,

@@ -7,6 +7,7 @@ mod ids;
 mod invoice_xml;
 mod jwt;
 mod keys;
+mod limits;
 mod server;
 mod sessions;
 mod state;

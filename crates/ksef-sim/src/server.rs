@@ -90,6 +90,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub config: Config,
     pub jwt_secret: [u8; 32],
+    /// `None` when rate limits are switched off.
+    pub limiter: Option<Mutex<crate::limits::RateLimiter>>,
 }
 
 impl Inner {
@@ -117,6 +119,7 @@ impl Simulator {
             public_url: None,
             clock: Arc::new(SystemClock),
             body_limit: DEFAULT_BODY_LIMIT,
+            rate_limits: true,
         }
     }
 }
@@ -128,6 +131,7 @@ pub struct SimulatorBuilder {
     public_url: Option<String>,
     clock: Arc<dyn Clock>,
     body_limit: usize,
+    rate_limits: bool,
 }
 
 impl std::fmt::Debug for SimulatorBuilder {
@@ -137,6 +141,7 @@ impl std::fmt::Debug for SimulatorBuilder {
             .field("seed", &self.seed)
             .field("public_url", &self.public_url)
             .field("body_limit", &self.body_limit)
+            .field("rate_limits", &self.rate_limits)
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +175,14 @@ impl SimulatorBuilder {
     /// Largest accepted request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Enforces KSeF's API rate limits (default on): per group, context and IP, sliding windows
+    /// of 1 s / 1 min / 1 h, 429 with `Retry-After`. Switch off for load tests and for tests
+    /// that poll fast.
+    pub fn rate_limits(mut self, on: bool) -> Self {
+        self.rate_limits = on;
         self
     }
 
@@ -207,6 +220,9 @@ impl SimulatorBuilder {
                 receiving_entity: "Ministerstwo Finansów".into(),
             },
             jwt_secret: secret,
+            limiter: self
+                .rate_limits
+                .then(|| Mutex::new(crate::limits::RateLimiter::default())),
         });
         let app = axum::Router::new()
             .fallback(dispatch)
@@ -483,6 +499,14 @@ async fn handle(
             op.required_permissions,
             &caller.permissions,
         ));
+    }
+    if let Some(limiter) = &inner.limiter {
+        let context = req.caller.as_ref().map(|c| c.context.1.as_str());
+        limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check(op, context, req.client_ip, now)
+            .map_err(ApiError::TooManyRequests)?;
     }
     match op.id {
         OperationId::AuthChallenge => crate::auth::challenge(inner, &req),

@@ -28,6 +28,7 @@ async fn submit(api: &Api, xml: Vec<u8>, query: &str) -> (String, String) {
 async fn challenge_rules_and_signature_errors() {
     let clock = ksef_sim::ManualClock::starting_now();
     let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
         .clock(clock.clone())
         .start()
         .await
@@ -106,6 +107,7 @@ async fn challenge_rules_and_signature_errors() {
 async fn status_redeem_refresh_expiry_and_revocation() {
     let clock = ksef_sim::ManualClock::starting_now();
     let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
         .clock(clock.clone())
         .start()
         .await
@@ -227,7 +229,11 @@ async fn status_redeem_refresh_expiry_and_revocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permissions_decide_415_and_chain_check_460() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(sim.base_url());
     let seal = signer("xmlsec1cli-rsa-seal");
 
@@ -339,7 +345,11 @@ async fn permissions_decide_415_and_chain_check_460() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ksef_token_submission_is_checked() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(sim.base_url());
     let (pk, id) = api.mf_key("KsefTokenEncryption").await;
     let (_, sym_id) = api.mf_key("SymmetricKeyEncryption").await;

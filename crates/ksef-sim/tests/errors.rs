@@ -8,7 +8,11 @@ use serde_json::json;
 
 #[tokio::test]
 async fn error_formats_and_headers() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(sim.base_url());
 
     // Malformed JSON: 400 21405, legacy by default, with details.
@@ -102,6 +106,7 @@ async fn error_formats_and_headers() {
 #[tokio::test]
 async fn body_limit_and_garbage_never_hang() {
     let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
         .body_limit(1024)
         .start()
         .await
@@ -142,7 +147,11 @@ async fn body_limit_and_garbage_never_hang() {
 
 #[tokio::test]
 async fn public_key_certificates() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(sim.base_url());
     let r = api
         .call(OperationId::PublicKeyCertificates, &[], None, Body::None)
@@ -171,7 +180,11 @@ async fn public_key_certificates() {
 
 #[tokio::test]
 async fn unimplemented_operations_answer_501_and_the_list_is_explicit() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(sim.base_url());
     let implemented: Vec<&str> = ksef_sim::IMPLEMENTED_OPERATIONS
         .iter()
@@ -226,4 +239,50 @@ async fn binary_serves_and_stops() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let clock = ksef_sim::ManualClock::starting_now();
+    let sim = ksef_sim::Simulator::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let per_second = OperationId::AuthChallenge
+        .spec()
+        .rate_limit
+        .per_second
+        .unwrap();
+    for _ in 0..per_second {
+        api.challenge().await;
+    }
+    let r = api
+        .call(OperationId::AuthChallenge, &[], None, Body::None)
+        .await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.json["status"]["code"], 429);
+    let r = api
+        .call_q(
+            OperationId::AuthChallenge,
+            &[],
+            "",
+            None,
+            Body::None,
+            &[("X-Error-Format", "problem-details")],
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.content_type().starts_with("application/problem+json"));
+    // Unauthenticated endpoints share one per-IP budget (60 req/s).
+    let r = api
+        .call(OperationId::PublicKeyCertificates, &[], None, Body::None)
+        .await;
+    assert_eq!(r.status, 429);
+    // The window slides with the clock.
+    clock.advance(time::Duration::seconds(1));
+    api.challenge().await;
+    sim.shutdown().await;
 }

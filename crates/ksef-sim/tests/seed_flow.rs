@@ -47,6 +47,7 @@ fn xmllint_upo(xml: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_flow_end_to_end() {
     let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
         .seed(5)
         .start()
         .await

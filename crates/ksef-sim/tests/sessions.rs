@@ -22,7 +22,11 @@ fn fa3_open(key: &str, iv: &str, pkid: Option<&str>) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_rules() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(sim.base_url());
     let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
     let (pk, id) = api.mf_key("SymmetricKeyEncryption").await;
@@ -93,7 +97,11 @@ async fn open_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_rules_statuses_and_close_outcomes() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
     let api = Api::new(sim.base_url());
     let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
     let (session, key) = api.open_session(&access).await;

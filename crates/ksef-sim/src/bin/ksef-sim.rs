@@ -6,10 +6,11 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: ksef-sim [--bind ADDR] [--seed N] [--public-url URL]\n  \
+const USAGE: &str = "usage: ksef-sim [--bind ADDR] [--seed N] [--public-url URL] [--no-rate-limits]\n  \
 --bind ADDR        listen address (default 127.0.0.1:8787)\n  \
 --seed N           seed reference and KSeF numbers (reproducible runs)\n  \
---public-url URL   scheme and host written into presigned URLs and UPO links";
+--public-url URL   scheme and host written into presigned URLs and UPO links\n  \
+--no-rate-limits   do not enforce KSeF's API rate limits (load tests)";
 
 fn parse() -> Result<ksef_sim::SimulatorBuilder, String> {
     let mut builder = ksef_sim::Simulator::builder();
@@ -37,6 +38,7 @@ fn parse() -> Result<ksef_sim::SimulatorBuilder, String> {
                 }
                 builder = builder.public_url(v);
             }
+            "--no-rate-limits" => builder = builder.rate_limits(false),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
