@@ -536,7 +536,7 @@ def emit_simple(name, f, doc, xsd, out):
         out.append(f"rt::enum_impls!({name}, rt::Ws::{ws}, {rust_str(what)});\n\n")
         return
     if kind == "string":
-        out.append("#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]\n")
+        out.append("#[derive(Debug, Clone, PartialEq, Eq, Hash)]\n")
         out.append(f"pub struct {name}(String);\n")
         pats = f["patterns"]
         for i, p in enumerate(pats):

@@ -15,7 +15,7 @@ pub const NAMESPACE: &str = "http://crd.gov.pl/wzor/2025/06/25/13775/";
 /// Restricted value of `BDO`.
 ///
 /// Schema type: `anonymous type of BDO`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Bdo(String);
 impl Bdo {
     /// Minimum length in characters.
@@ -88,7 +88,7 @@ rt::enum_impls!(Gv, rt::Ws::Int, "a valid `Gv` value");
 /// Restricted value of `IDNabywcy`.
 ///
 /// Schema type: `anonymous type of IDNabywcy`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdNabywcy(String);
 impl IdNabywcy {
     /// Minimum length in characters.
@@ -112,7 +112,7 @@ rt::string_impls!(IdNabywcy);
 /// Restricted value of `IPKSeF`.
 ///
 /// Schema type: `anonymous type of IPKSeF`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IpKsef(String);
 static IPKSEF_RE0: rt::Pattern = rt::Pattern::new("[0-9]{3}[a-zA-Z0-9]{10}");
 impl IpKsef {
@@ -196,7 +196,7 @@ rt::enum_impls!(KodSystemowy, rt::Ws::Preserve, "a valid `KodSystemowy` value");
 /// Restricted value of `LinkDoPlatnosci`.
 ///
 /// Schema type: `anonymous type of LinkDoPlatnosci`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LinkDoPlatnosci(String);
 static LINKDOPLATNOSCI_RE0: rt::Pattern = rt::Pattern::new("(https?)://([a-zA-Z0-9][a-zA-Z0-9-]*\\.)+[a-zA-Z]{2,}(:[0-9]{1,5})?(/[^\\s?#]*)?\\?([^#\\s]*&)?IPKSeF=[0-9]{3}[a-zA-Z0-9]{10}(&[^#\\s]*)?(#.*)?");
 impl LinkDoPlatnosci {
@@ -222,7 +222,7 @@ rt::string_impls!(LinkDoPlatnosci);
 /// Restricted value of `NrID`.
 ///
 /// Schema type: `anonymous type of NrID`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NrId(String);
 impl NrId {
     /// Minimum length in characters.
@@ -246,7 +246,7 @@ rt::string_impls!(NrId);
 /// Kod SWIFT
 ///
 /// Schema type: `tns:SWIFT_Type`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SwiftType(String);
 static SWIFTTYPE_RE0: rt::Pattern = rt::Pattern::new("[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3}){0,1}");
 impl SwiftType {
@@ -267,7 +267,7 @@ rt::string_impls!(SwiftType);
 /// Adres e-mail
 ///
 /// Schema type: `etd:TAdresEmail`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TAdresEmail(String);
 static TADRESEMAIL_RE0: rt::Pattern = rt::Pattern::new("(.)+@(.)+");
 impl TAdresEmail {
@@ -416,7 +416,7 @@ rt::enum_impls!(TFormaPlatnosci, rt::Ws::Int, "a payment form (1-7)");
 /// Typ Globalnego Numeru Lokalizacyjnego
 ///
 /// Schema type: `tns:TGLN`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TGln(String);
 impl TGln {
     /// Minimum length in characters.
@@ -2642,7 +2642,7 @@ rt::int_impls!(TNaturalny, TNATURALNY_SPEC);
 /// Identyfikator wewnętrzny
 ///
 /// Schema type: `tns:TNIPIdWew`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNipIdWew(String);
 static TNIPIDWEW_RE0: rt::Pattern = rt::Pattern::new("[1-9]((\\d[1-9])|([1-9]\\d))\\d{7}-\\d{5}");
 impl TNipIdWew {
@@ -2668,7 +2668,7 @@ rt::string_impls!(TNipIdWew);
 /// Numer Krajowego Rejestru Sądowego
 ///
 /// Schema type: `etd:TNrKRS`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNrKrs(String);
 static TNRKRS_RE0: rt::Pattern = rt::Pattern::new("\\d{10}");
 impl TNrKrs {
@@ -2689,7 +2689,7 @@ rt::string_impls!(TNrKrs);
 /// Identyfikator podatkowy NIP
 ///
 /// Schema type: `etd:TNrNIP`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNrNip(String);
 static TNRNIP_RE0: rt::Pattern = rt::Pattern::new("[1-9]((\\d[1-9])|([1-9]\\d))\\d{7}");
 impl TNrNip {
@@ -2710,7 +2710,7 @@ rt::string_impls!(TNrNip);
 /// Numer rachunku
 ///
 /// Schema type: `tns:TNrRB`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNrRb(String);
 impl TNrRb {
     /// Minimum length in characters.
@@ -2734,7 +2734,7 @@ rt::string_impls!(TNrRb);
 /// Numer REGON
 ///
 /// Schema type: `etd:TNrREGON`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNrRegon(String);
 static TNRREGON_RE0: rt::Pattern = rt::Pattern::new("(?:\\d{9})|(?:\\d{14})");
 impl TNrRegon {
@@ -2755,7 +2755,7 @@ rt::string_impls!(TNrRegon);
 /// Numer Identyfikacyjny VAT kontrahenta UE
 ///
 /// Schema type: `tns:TNrVatUE`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNrVatUe(String);
 static TNRVATUE_RE0: rt::Pattern = rt::Pattern::new("(\\d|[A-Z]|\\+|\\*){1,12}");
 impl TNrVatUe {
@@ -2776,7 +2776,7 @@ rt::string_impls!(TNrVatUe);
 /// Numer identyfikujący fakturę w Krajowym Systemie e-Faktur (KSeF)
 ///
 /// Schema type: `tns:TNumerKSeF`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNumerKsef(String);
 static TNUMERKSEF_RE0: rt::Pattern = rt::Pattern::new("([1-9]((\\d[1-9])|([1-9]\\d))\\d{7}|M\\d{9}|[A-Z]{3}\\d{7})-(20[2-9][0-9]|2[1-9][0-9]{2}|[3-9][0-9]{3})(0[1-9]|1[0-2])(0[1-9]|[1-2][0-9]|3[0-1])-([0-9A-F]{6})-?([0-9A-F]{6})-([0-9A-F]{2})");
 impl TNumerKsef {
@@ -2797,7 +2797,7 @@ rt::string_impls!(TNumerKsef);
 /// Numer telefonu
 ///
 /// Schema type: `tns:TNumerTelefonu`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TNumerTelefonu(String);
 impl TNumerTelefonu {
     /// Minimum length in characters.
@@ -3298,7 +3298,7 @@ rt::enum_impls!(TStawkaPodatku, rt::Ws::Collapse, "a VAT rate");
 /// Typ znakowy ograniczony do 3500 znaków
 ///
 /// Schema type: `etd:TTekstowy`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TTekstowy(String);
 impl TTekstowy {
     /// Minimum length in characters.
@@ -3415,7 +3415,7 @@ rt::enum_impls!(TWybor12, rt::Ws::Int, "1 or 2");
 /// Typ znakowy ograniczony do 256 znaków
 ///
 /// Schema type: `tns:TZnakowy`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TZnakowy(String);
 impl TZnakowy {
     /// Minimum length in characters.
@@ -3439,7 +3439,7 @@ rt::string_impls!(TZnakowy);
 /// Typ znakowy ograniczony do 256 znaków
 ///
 /// Schema type: `tns:TZnakowy2`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TZnakowy2(String);
 impl TZnakowy2 {
     /// Minimum length in characters.
@@ -3463,7 +3463,7 @@ rt::string_impls!(TZnakowy2);
 /// Typ znakowy ograniczony do 20 znaków
 ///
 /// Schema type: `tns:TZnakowy20`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TZnakowy20(String);
 impl TZnakowy20 {
     /// Minimum length in characters.
@@ -3487,7 +3487,7 @@ rt::string_impls!(TZnakowy20);
 /// Typ znakowy ograniczony do 50 znaków
 ///
 /// Schema type: `tns:TZnakowy50`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TZnakowy50(String);
 impl TZnakowy50 {
     /// Minimum length in characters.
@@ -3511,7 +3511,7 @@ rt::string_impls!(TZnakowy50);
 /// Typ znakowy ograniczony do 512 znaków
 ///
 /// Schema type: `tns:TZnakowy512`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TZnakowy512(String);
 impl TZnakowy512 {
     /// Minimum length in characters.
@@ -3654,7 +3654,7 @@ rt::int_impls!(XsdInteger, XSDINTEGER_SPEC);
 /// Any `xsd:string` value.
 ///
 /// Schema type: `xsd:string`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct XsdString(String);
 impl XsdString {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
