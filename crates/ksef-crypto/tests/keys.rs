@@ -130,3 +130,35 @@ fn unsupported_and_malformed_keys() {
     p12.truncate(p12.len() / 2);
     assert!(KeyBundle::from_pkcs12(&p12, "test1234").is_err());
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn pem_parsers_never_panic(body in "[A-Za-z0-9+/=\n !-]{0,300}", label in prop::sample::select(vec![
+            "PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "CERTIFICATE", "CERTIFICATE REQUEST",
+        ])) {
+            let pem = format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n");
+            let _ = PrivateKey::from_pem(pem.as_bytes(), Some("pw"));
+            let _ = Certificate::from_pem(pem.as_bytes());
+            let _ = ksef_crypto::csr::CertificateRequest::from_pem(pem.as_bytes());
+            // Unterminated block.
+            let _ = PrivateKey::from_pem(pem.as_bytes()[..pem.len() / 2].as_ref(), None);
+        }
+
+        #[test]
+        fn truncated_fixtures_give_errors(cut in 0usize..1200) {
+            for f in ["rsa2048.pkcs8.der", "p256.sec1.der", "rsa-seal.crt.der", "p256-personal.p12"] {
+                let b = data(f);
+                let c = cut % b.len();
+                prop_assert!(PrivateKey::from_der(&b[..c], Some("test1234")).is_err());
+                prop_assert!(Certificate::from_der(&b[..c]).is_err());
+                prop_assert!(KeyBundle::from_pkcs12(&b[..c], "test1234").is_err());
+            }
+        }
+    }
+}
