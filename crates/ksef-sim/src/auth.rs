@@ -162,15 +162,23 @@ pub(crate) fn xades_signature(inner: &Arc<Inner>, req: &Req) -> Result<Response,
         None
     };
     let doc_hash = ksef_crypto::hash::sha256_base64(body);
-    start_operation(inner, req, context, subject, method, doc_hash, move |_| {
-        cert_failure.map(|d| {
-            Status::new(
-                460,
-                "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu",
-            )
-            .with_detail(d)
-        })
-    })
+    start_operation(
+        inner,
+        req,
+        context,
+        subject,
+        method,
+        (doc_hash, None),
+        move |_| {
+            cert_failure.map(|d| {
+                Status::new(
+                    460,
+                    "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu",
+                )
+                .with_detail(d)
+            })
+        },
+    )
 }
 
 pub(crate) fn ksef_token(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
@@ -191,29 +199,33 @@ pub(crate) fn ksef_token(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiE
         &body.encrypted_token.to_base64(),
         &inner.keys.token.key,
     );
-    // KSeF tokens themselves are a later slice: no token is ever valid yet, so a token that
-    // decrypts ends as 450 "Nieprawidłowy token" (or a wrong timestamp as "Nieprawidłowy czas
-    // tokena"), as KSeF reports an unknown token.
-    let failure = match decrypted {
-        Err(_) => "Nieprawidłowy token",
-        Ok((_, t)) if t != ts => "Nieprawidłowy czas tokena",
-        Ok(_) => "Nieprawidłowy token",
+    let found = match decrypted {
+        Err(_) => Err("Nieprawidłowy token"),
+        Ok((_, t)) if t != ts => Err("Nieprawidłowy czas tokena"),
+        Ok((token, _)) => {
+            crate::tokens::authenticate(&mut inner.state(), token.as_str(), &context, req.now)
+        }
     };
+    let (subject, token) = match &found {
+        Ok((r, author, perms)) => (author.clone(), Some((r.clone(), perms.clone()))),
+        Err(_) => (("Nip".to_owned(), String::new()), None),
+    };
+    let failure = found.err();
     start_operation(
         inner,
         req,
         context,
-        ("Nip".into(), String::new()),
+        subject,
         AuthMethod::Token,
-        String::new(),
+        (String::new(), token),
         move |_| {
-            Some(
+            failure.map(|f| {
                 Status::new(
                     450,
                     "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu",
                 )
-                .with_detail(failure),
-            )
+                .with_detail(f)
+            })
         },
     )
 }
@@ -226,7 +238,7 @@ fn start_operation(
     context: Ident,
     subject: Ident,
     method: AuthMethod,
-    document_hash: String,
+    (document_hash, token): (String, Option<(String, Vec<String>)>),
     failure: impl FnOnce(&AuthOp) -> Option<Status> + Send + 'static,
 ) -> Result<Response, ApiError> {
     let now = req.now;
@@ -249,6 +261,8 @@ fn start_operation(
                 last_refresh: None,
                 revoked: false,
                 document_hash,
+                token_ref: token.as_ref().map(|t| t.0.clone()),
+                token_permissions: token.map(|t| t.1),
             },
         );
         (reference, jti)
@@ -278,7 +292,9 @@ fn start_operation(
             if deceased {
                 Status::new(470, "Uwierzytelnianie zakończone niepowodzeniem")
                     .with_detail("Próba wykorzystania metod autoryzacyjnych osoby zmarłej")
-            } else if st.permissions(&op.context, &op.subject).is_empty() {
+            } else if op.token_permissions.is_none()
+                && st.permissions(&op.context, &op.subject).is_empty()
+            {
                 Status::new(415, "Uwierzytelnianie zakończone niepowodzeniem")
                     .with_detail("Brak przypisanych uprawnień")
             } else {

@@ -12,6 +12,7 @@ mod server;
 mod sessions;
 mod state;
 mod testdata;
+mod tokens;
 mod upo;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -54,6 +54,10 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::TestdataRemovePerson,
     OperationId::TestdataGrantPermissions,
     OperationId::TestdataRevokePermissions,
+    OperationId::GenerateToken,
+    OperationId::ListTokens,
+    OperationId::TokenStatus,
+    OperationId::RevokeToken,
 ];
 
 /// Failure to start the simulator.
@@ -539,6 +543,10 @@ async fn handle(
         OperationId::TestdataRemovePerson => crate::testdata::remove_person(inner, &req),
         OperationId::TestdataGrantPermissions => crate::testdata::grant(inner, &req),
         OperationId::TestdataRevokePermissions => crate::testdata::revoke(inner, &req),
+        OperationId::GenerateToken => crate::tokens::generate(inner, &req),
+        OperationId::ListTokens => crate::tokens::list(inner, &req),
+        OperationId::TokenStatus => crate::tokens::status(inner, &req),
+        OperationId::RevokeToken => crate::tokens::revoke(inner, &req),
         _ => Err(ApiError::NotImplemented(op.name)),
     }
 }
@@ -593,11 +601,19 @@ fn authenticate(inner: &Inner, req: &mut Req) -> Result<(), ApiError> {
                 return Err(unauthorized("Token odświeżający został unieważniony."));
             }
         }
+        let permissions = match &auth.token_permissions {
+            // A KSeF token carries a fixed set, still bounded by what its author holds now.
+            Some(set) => {
+                let held = st.permissions(&auth.context, &auth.subject);
+                set.iter().filter(|p| held.contains(p)).cloned().collect()
+            }
+            None => st.permissions(&auth.context, &auth.subject),
+        };
         req.caller = Some(Caller {
             auth_ref: auth.reference.clone(),
             context: auth.context.clone(),
             subject: auth.subject.clone(),
-            permissions: st.permissions(&auth.context, &auth.subject),
+            permissions,
         });
     }
     req.claims = Some(claims);

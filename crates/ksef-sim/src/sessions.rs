@@ -307,7 +307,7 @@ fn process_invoice(inner: &Inner, session_ref: &str, ordinal: u32, plain: Option
     let document_hash = st
         .auths
         .get(&auth_ref)
-        .map(|a| a.document_hash.clone())
+        .map(crate::upo::proof_of)
         .unwrap_or_default();
     st.duplicates
         .insert(key, (ksef.clone(), session_ref.to_owned()));
@@ -410,7 +410,7 @@ fn finish_session(inner: &Inner, r: &str) {
         let hash = st
             .auths
             .get(&session.auth_ref)
-            .map(|a| a.document_hash.clone())
+            .map(crate::upo::proof_of)
             .unwrap_or_default();
         for xml in crate::upo::session_upo_pages(inner, session, &hash).unwrap_or_default() {
             let reference = st.rng.reference(now, ReferenceType::SessionUpo);

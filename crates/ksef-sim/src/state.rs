@@ -102,6 +102,25 @@ pub(crate) struct AuthOp {
     pub revoked: bool,
     /// SHA-256 (Base64) of the signed authentication document, for UPOs.
     pub document_hash: String,
+    /// The KSeF token used (token authentication), for UPOs and token visibility.
+    pub token_ref: Option<String>,
+    /// The token's fixed permission set (token authentication).
+    pub token_permissions: Option<Vec<String>>,
+}
+
+/// A KSeF token (only its hash is kept).
+#[derive(Debug, Clone)]
+pub(crate) struct KsefToken {
+    pub reference: String,
+    pub secret_hash: String,
+    pub author: Ident,
+    pub context: Ident,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub created: OffsetDateTime,
+    pub last_use: Option<OffsetDateTime>,
+    /// `Pending`, `Active`, `Revoking`, `Revoked` or `Failed`.
+    pub status: String,
 }
 
 /// A person created by `/testdata/person`.
@@ -197,6 +216,7 @@ pub(crate) struct State {
     pub persons: Vec<Person>,
     pub subjects: Vec<Subject>,
     pub grants: Vec<Grant>,
+    pub tokens: Vec<KsefToken>,
     pub sessions: HashMap<String, Session>,
     /// KSeF number → (session reference, invoice ordinal).
     pub by_ksef_number: HashMap<String, (String, u32)>,
@@ -215,6 +235,7 @@ impl State {
             persons: Vec::new(),
             subjects: Vec::new(),
             grants: Vec::new(),
+            tokens: Vec::new(),
             sessions: HashMap::new(),
             by_ksef_number: HashMap::new(),
             duplicates: HashMap::new(),

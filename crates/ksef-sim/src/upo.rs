@@ -41,7 +41,10 @@ fn skeleton(
         session_reference_number: session_ref.parse::<ReferenceNumber>().ok()?,
         authentication: UpoAuthentication {
             context: ContextIdentifier::from_parts(&context.0, &context.1).ok()?,
-            proof: UpoAuthProof::AuthDocumentHash(document_hash.parse::<Sha256Base64>().ok()?),
+            proof: match document_hash.strip_prefix("token:") {
+                Some(r) => UpoAuthProof::KsefTokenReference(r.parse::<ReferenceNumber>().ok()?),
+                None => UpoAuthProof::AuthDocumentHash(document_hash.parse::<Sha256Base64>().ok()?),
+            },
         },
         page: None,
         logical_structure_name: logical_name,
@@ -49,6 +52,15 @@ fn skeleton(
         documents: Vec::new(),
         has_signature: false,
     })
+}
+
+/// The UPO's authentication proof of an auth operation: its document hash, or `token:{ref}` for
+/// KSeF-token authentication.
+pub(crate) fn proof_of(a: &crate::state::AuthOp) -> String {
+    match &a.token_ref {
+        Some(r) => format!("token:{r}"),
+        None => a.document_hash.clone(),
+    }
 }
 
 fn sign(inner: &Inner, upo: &Upo) -> Option<Vec<u8>> {

@@ -408,3 +408,150 @@ async fn ksef_token_submission_is_checked() {
     assert_eq!((r.status, r.code()), (400, 21111));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ksef_token_lifecycle_and_token_authentication() {
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
+    let api = &Api::new(sim.base_url());
+    let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
+
+    let generate = |perms: serde_json::Value, bearer: String| async move {
+        api.call(
+            OperationId::GenerateToken,
+            &[],
+            Some(&bearer),
+            Body::Json(json!({"permissions": perms, "description": "token testowy"})),
+        )
+        .await
+    };
+    let r = generate(json!(["InvoiceWrite", "InvoiceRead"]), access.clone()).await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let reference = r.json["referenceNumber"].as_str().unwrap().to_owned();
+    let token = r.json["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with(&format!("{reference}|nip-{NIP}|")));
+    // Pending → Active.
+    let mut status = String::new();
+    for _ in 0..200 {
+        let r = api
+            .call(
+                OperationId::TokenStatus,
+                &[&reference],
+                Some(&access),
+                Body::None,
+            )
+            .await;
+        status = r.json["status"].as_str().unwrap().to_owned();
+        if status == "Active" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(status, "Active");
+    let r = api
+        .call_q(
+            OperationId::ListTokens,
+            &[],
+            "?status=Active&description=testowy",
+            Some(&access),
+            Body::None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.json["tokens"].as_array().unwrap().len(), 1);
+    let r = api
+        .call_q(
+            OperationId::ListTokens,
+            &[],
+            "?status=Revoked",
+            Some(&access),
+            Body::None,
+            &[],
+        )
+        .await;
+    assert!(r.json["tokens"].as_array().unwrap().is_empty());
+
+    // Authenticate with the token.
+    let token_login = |token: String| async move {
+        let (pk, id) = api.mf_key("KsefTokenEncryption").await;
+        let ch = api.challenge().await;
+        let enc = ksef_crypto::encryption::encrypt_ksef_token(
+            &token,
+            ch["timestampMs"].as_i64().unwrap(),
+            &pk,
+        )
+        .unwrap();
+        let r = api
+            .call(
+                OperationId::AuthKsefToken,
+                &[],
+                None,
+                Body::Json(json!({
+                    "challenge": ch["challenge"],
+                    "contextIdentifier": {"type": "Nip", "value": NIP},
+                    "encryptedToken": enc,
+                    "publicKeyId": id,
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{:?}", r.json);
+        let reference = r.json["referenceNumber"].as_str().unwrap().to_owned();
+        let op = r.json["authenticationToken"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (api.auth_status(&reference, &op).await, op)
+    };
+    let (st, op) = token_login(token.clone()).await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+    let r = api
+        .call(OperationId::RedeemTokens, &[], Some(&op), Body::None)
+        .await;
+    let token_access = r.json["accessToken"]["token"].as_str().unwrap().to_owned();
+
+    // The token's permissions bound the session: it can send invoices; the UPO names the token.
+    let (session, key) = api.open_session(&token_access).await;
+    let r = api
+        .send(&token_access, &session, &key, &invoice(NIP, "TOK-1"))
+        .await;
+    let inv = api
+        .invoice_final(
+            &token_access,
+            &session,
+            r.json["referenceNumber"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(inv["status"]["code"], 200, "{inv}");
+    let upo = reqwest::get(inv["upoDownloadUrl"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let upo = ksef_model::upo::Upo::parse(&upo).unwrap();
+    assert_eq!(
+        upo.authentication.proof,
+        ksef_model::upo::UpoAuthProof::KsefTokenReference(reference.parse().unwrap())
+    );
+    // ... but cannot mint a token with CredentialsManage it does not carry: 26001.
+    let r = generate(json!(["CredentialsManage"]), token_access.clone()).await;
+    assert_eq!((r.status, r.code()), (400, 26001));
+
+    // Revoked: token authentication ends in 450.
+    let r = api
+        .call(
+            OperationId::RevokeToken,
+            &[&reference],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let (st, _) = token_login(token).await;
+    assert_eq!(st["status"]["code"], 450, "{st}");
+    assert_eq!(st["status"]["details"][0], "Token unieważniony");
+    sim.shutdown().await;
+}
