@@ -1,1 +1,27 @@
-#![doc = "KSeF 2.0 SDK for Rust: authenticate, send invoices (online and batch), fetch UPO, query, export and sync invoices. (work in progress)"]
+#![doc = include_str!("../README.md")]
+
+mod auth;
+pub mod batch;
+mod batch_session;
+mod client;
+mod error;
+pub mod qr;
+mod session;
+mod testdata;
+
+pub use auth::{Auth, AuthenticatedClient, SavedAuth, TestIdentity, XadesOptions, test_signer};
+pub use batch_session::{BatchInvoiceResult, BatchOutcome, BatchSendOptions, UploadProgress};
+pub use client::{KsefClient, KsefClientBuilder, PollOptions};
+pub use error::{Error, ExceptionCode, Result, StatusFailure};
+pub use session::{
+    AcceptedInvoice, ClosedSession, MAX_INVOICE_SIZE, OnlineSession, SendOptions, SentInvoice,
+    Sessions, UpoDocument,
+};
+pub use testdata::{TestData, TestSubject};
+
+// Crates whose types appear in the public API, re-exported so users never mix versions.
+pub use ksef_crypto as crypto;
+pub use ksef_fa as fa;
+pub use ksef_model as model;
+pub use ksef_transport as transport;
+pub use secrecy;

@@ -1,0 +1,599 @@
+//! Online (interactive) sessions: open, send, wait for the KSeF number, UPO, close.
+
+use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use ksef_crypto::encryption::SessionKey;
+use ksef_crypto::public_key::KeyUsage;
+use ksef_model::api;
+use ksef_model::ids::{KsefNumber, ReferenceNumber, Sha256Base64};
+use ksef_model::operations::{ListFailedSessionInvoicesQuery, ListSessionInvoicesQuery};
+use ksef_model::{FormCode, Upo};
+
+use crate::auth::AuthenticatedClient;
+use crate::error::{Error, Result, StatusFailure};
+
+/// Largest invoice the SDK sends (KSeF: 1 MB without attachments, 3 MB with them).
+pub const MAX_INVOICE_SIZE: usize = 3_000_000;
+
+/// A UPO as received (the exact signed bytes) and parsed.
+#[derive(Clone, Debug)]
+pub struct UpoDocument {
+    /// The XML exactly as KSeF sent it (keep these bytes: they carry the signature).
+    pub bytes: bytes::Bytes,
+    /// The parsed UPO.
+    pub upo: Upo,
+}
+
+impl UpoDocument {
+    fn parse(doc: ksef_transport::XmlDocument) -> Result<Self> {
+        let upo = Upo::parse(&doc.bytes)?;
+        Ok(Self {
+            bytes: doc.bytes,
+            upo,
+        })
+    }
+}
+
+/// Online sessions: `auth.sessions()`.
+#[derive(Debug)]
+pub struct Sessions<'a> {
+    auth: &'a AuthenticatedClient,
+}
+
+impl<'a> Sessions<'a> {
+    pub(crate) fn new(auth: &'a AuthenticatedClient) -> Self {
+        Self { auth }
+    }
+
+    pub(crate) fn auth(&self) -> &'a AuthenticatedClient {
+        self.auth
+    }
+
+    /// Opens an online FA(3) session.
+    pub async fn open_online(&self) -> Result<OnlineSession> {
+        self.open_online_with(FormCode::Fa3).await
+    }
+
+    /// Opens an online session for `form`; a fresh AES key is generated and wrapped with the
+    /// MF `SymmetricKeyEncryption` key (refetched once if KSeF answers 21470).
+    pub async fn open_online_with(&self, form: FormCode) -> Result<OnlineSession> {
+        if !form.online_allowed() {
+            return Err(Error::InvalidInput(format!(
+                "form {form} cannot be sent in an online session"
+            )));
+        }
+        let key = SessionKey::generate()?;
+        let auth = self.auth;
+        let form_ref = &form;
+        let key_ref = &key;
+        let opened = auth
+            .client()
+            .with_public_key(KeyUsage::SymmetricKeyEncryption, |mf| async move {
+                let info = key_ref.encryption_info(mf.public_key(), Some(mf.public_key_id()))?;
+                let body = api::OpenOnlineSessionRequest {
+                    encryption: encryption_info(&info)?,
+                    form_code: form_ref.clone().into(),
+                };
+                auth.call(|t| {
+                    let body = &body;
+                    async move {
+                        auth.client()
+                            .transport()
+                            .open_online_session(&t, body)
+                            .await
+                    }
+                })
+                .await
+            })
+            .await?
+            .into_value();
+        Ok(OnlineSession {
+            auth: self.auth.clone(),
+            reference: opened.reference_number,
+            key,
+            form,
+            valid_until: opened.valid_until,
+        })
+    }
+
+    /// Opens an online session, runs `body` with it and closes it — also when `body` fails (the
+    /// body's error is returned then). Returns the body's value and the closed session.
+    pub async fn with_online<T>(
+        &self,
+        form: FormCode,
+        body: impl AsyncFnOnce(&OnlineSession) -> Result<T>,
+    ) -> Result<(T, ClosedSession)> {
+        let session = self.open_online_with(form).await?;
+        let result = body(&session).await;
+        let closed = session.close().await;
+        match (result, closed) {
+            (Ok(v), Ok(c)) => Ok((v, c)),
+            (Err(e), closed) => {
+                if let Err(ce) = closed {
+                    tracing::warn!(error = %ce, "closing the session after a failed body failed too");
+                }
+                Err(e)
+            }
+            (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    /// The status of an invoice in any session.
+    pub async fn invoice_status(
+        &self,
+        session: &ReferenceNumber,
+        invoice: &ReferenceNumber,
+    ) -> Result<api::SessionInvoiceStatusResponse> {
+        let a = self.auth;
+        Ok(a.call(|t| async move {
+            a.client()
+                .transport()
+                .session_invoice_status(&t, session, invoice)
+                .await
+        })
+        .await?
+        .into_value())
+    }
+
+    /// The status of any session.
+    pub async fn status(&self, session: &ReferenceNumber) -> Result<api::SessionStatusResponse> {
+        let a = self.auth;
+        Ok(
+            a.call(|t| async move { a.client().transport().session_status(&t, session).await })
+                .await?
+                .into_value(),
+        )
+    }
+}
+
+pub(crate) fn encryption_info(
+    info: &ksef_crypto::encryption::EncryptionInfo,
+) -> Result<api::EncryptionInfo> {
+    let b64 = |s: &str| {
+        ksef_model::Base64Bytes::from_base64(s).map_err(|e| Error::InvalidInput(e.to_string()))
+    };
+    Ok(api::EncryptionInfo {
+        encrypted_symmetric_key: b64(&info.encrypted_symmetric_key)?,
+        initialization_vector: b64(&info.initialization_vector)?,
+        public_key_id: info.public_key_id.as_deref().map(b64).transpose()?,
+    })
+}
+
+/// Checks an invoice before anything is sent: size, UTF-8, no BOM.
+pub(crate) fn check_invoice_bytes(xml: &[u8]) -> Result<()> {
+    if xml.is_empty() {
+        return Err(Error::InvalidInput("the invoice is empty".into()));
+    }
+    if xml.len() > MAX_INVOICE_SIZE {
+        return Err(Error::InvalidInput(format!(
+            "the invoice has {} bytes; KSeF accepts at most 1 MB (3 MB with attachments)",
+            xml.len()
+        )));
+    }
+    if xml.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(Error::InvalidInput(
+            "the invoice starts with a UTF-8 BOM; KSeF wants UTF-8 without BOM".into(),
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(xml) {
+        return Err(Error::InvalidInput(format!(
+            "the invoice is not UTF-8 (invalid byte at offset {}); KSeF accepts UTF-8 only",
+            e.valid_up_to()
+        )));
+    }
+    Ok(())
+}
+
+fn failure(status: &api::InvoiceStatusInfo) -> StatusFailure {
+    StatusFailure {
+        code: status.code,
+        description: status.description.clone(),
+        details: status.details.clone().unwrap_or_default(),
+    }
+}
+
+/// An open online session. Close it with [`OnlineSession::close`] (or use
+/// [`Sessions::with_online`]); KSeF closes forgotten sessions after 12 h.
+pub struct OnlineSession {
+    auth: AuthenticatedClient,
+    reference: ReferenceNumber,
+    key: SessionKey,
+    form: FormCode,
+    valid_until: ksef_model::DateTime,
+}
+
+impl std::fmt::Debug for OnlineSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnlineSession")
+            .field("reference", &self.reference)
+            .field("form", &self.form)
+            .field("valid_until", &self.valid_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of one send.
+#[derive(Clone, Debug, Default)]
+pub struct SendOptions {
+    /// The invoice was issued in an offline mode (`offlineMode`).
+    pub offline_mode: bool,
+    /// Technical correction: the hash of the rejected offline invoice it corrects (implies
+    /// `offline_mode`).
+    pub hash_of_corrected_invoice: Option<Sha256Base64>,
+}
+
+impl OnlineSession {
+    /// The session reference number.
+    pub fn reference_number(&self) -> &ReferenceNumber {
+        &self.reference
+    }
+
+    /// The form code.
+    pub fn form_code(&self) -> &FormCode {
+        &self.form
+    }
+
+    /// When KSeF closes the session on its own.
+    pub fn valid_until(&self) -> ksef_model::DateTime {
+        self.valid_until
+    }
+
+    /// Encrypts and sends an invoice (the exact bytes are hashed and sent).
+    pub async fn send_invoice(&self, xml: impl AsRef<[u8]>) -> Result<SentInvoice> {
+        self.send_invoice_with(xml, &SendOptions::default()).await
+    }
+
+    /// Serialises a typed FA(3) invoice and sends it.
+    pub async fn send_fa(&self, invoice: &ksef_fa::Faktura) -> Result<SentInvoice> {
+        self.send_invoice(invoice.to_xml().into_bytes()).await
+    }
+
+    /// Sends with options (offline mode, technical correction).
+    pub async fn send_invoice_with(
+        &self,
+        xml: impl AsRef<[u8]>,
+        options: &SendOptions,
+    ) -> Result<SentInvoice> {
+        let xml = xml.as_ref();
+        check_invoice_bytes(xml)?;
+        let e = self.key.encrypt_invoice(xml);
+        let invoice_hash = e.invoice_hash.clone();
+        let body = api::SendInvoiceRequest {
+            encrypted_invoice_content: ksef_model::Base64Bytes::new(e.ciphertext),
+            encrypted_invoice_hash: e.encrypted_invoice_hash,
+            encrypted_invoice_size: e.encrypted_invoice_size,
+            hash_of_corrected_invoice: options.hash_of_corrected_invoice.clone(),
+            invoice_hash: e.invoice_hash,
+            invoice_size: e.invoice_size,
+            offline_mode: (options.offline_mode || options.hash_of_corrected_invoice.is_some())
+                .then_some(true),
+        };
+        let a = &self.auth;
+        let session = &self.reference;
+        let body = &body;
+        let r = a
+            .call(|t| async move { a.client().transport().send_invoice(&t, session, body).await })
+            .await?
+            .into_value();
+        Ok(SentInvoice {
+            auth: self.auth.clone(),
+            session: self.reference.clone(),
+            reference: r.reference_number,
+            invoice_hash,
+        })
+    }
+
+    /// The status of an invoice of this session.
+    pub async fn invoice_status(
+        &self,
+        invoice: &ReferenceNumber,
+    ) -> Result<api::SessionInvoiceStatusResponse> {
+        self.auth
+            .sessions()
+            .invoice_status(&self.reference, invoice)
+            .await
+    }
+
+    /// The UPO of an invoice by its KSeF number.
+    pub async fn upo_by_ksef_number(&self, ksef_number: &KsefNumber) -> Result<UpoDocument> {
+        upo_by_ksef_number(&self.auth, &self.reference, ksef_number).await
+    }
+
+    /// The UPO of an invoice by its reference number.
+    pub async fn upo_by_reference(&self, invoice: &ReferenceNumber) -> Result<UpoDocument> {
+        upo_by_reference(&self.auth, &self.reference, invoice).await
+    }
+
+    /// All invoices of the session, page after page.
+    pub fn invoices(
+        &self,
+    ) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + '_ {
+        session_invoices(&self.auth, &self.reference, false)
+    }
+
+    /// The invoices of the session that failed, page after page.
+    pub fn failed_invoices(
+        &self,
+    ) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + '_ {
+        session_invoices(&self.auth, &self.reference, true)
+    }
+
+    /// Closes the session and waits until KSeF has processed it and made the session UPO.
+    pub async fn close(self) -> Result<ClosedSession> {
+        let a = &self.auth;
+        let session = &self.reference;
+        a.call(|t| async move {
+            a.client()
+                .transport()
+                .close_online_session(&t, session)
+                .await
+        })
+        .await?;
+        wait_session(&self.auth, &self.reference).await
+    }
+}
+
+/// Waits until a session leaves 100/150/170 and returns it closed (or its failure).
+pub(crate) async fn wait_session(
+    auth: &AuthenticatedClient,
+    reference: &ReferenceNumber,
+) -> Result<ClosedSession> {
+    let status = auth
+        .client()
+        .poll_options()
+        .poll("the session to be processed", || async {
+            let s = auth.sessions().status(reference).await?;
+            Ok((!matches!(s.status.code, 100 | 150 | 170)).then_some(s))
+        })
+        .await?;
+    if status.status.code != 200 {
+        return Err(Error::SessionFailed {
+            reference: reference.to_string(),
+            status: StatusFailure {
+                code: status.status.code,
+                description: status.status.description,
+                details: status.status.details.unwrap_or_default(),
+            },
+        });
+    }
+    Ok(ClosedSession {
+        auth: auth.clone(),
+        reference: reference.clone(),
+        status,
+    })
+}
+
+async fn upo_by_ksef_number(
+    a: &AuthenticatedClient,
+    session: &ReferenceNumber,
+    ksef: &KsefNumber,
+) -> Result<UpoDocument> {
+    let doc = a
+        .call(|t| async move {
+            a.client()
+                .transport()
+                .invoice_upo_by_ksef_number(&t, session, ksef)
+                .await
+        })
+        .await?
+        .into_value();
+    UpoDocument::parse(doc)
+}
+
+async fn upo_by_reference(
+    a: &AuthenticatedClient,
+    session: &ReferenceNumber,
+    invoice: &ReferenceNumber,
+) -> Result<UpoDocument> {
+    let doc = a
+        .call(|t| async move {
+            a.client()
+                .transport()
+                .invoice_upo_by_reference(&t, session, invoice)
+                .await
+        })
+        .await?
+        .into_value();
+    UpoDocument::parse(doc)
+}
+
+/// Auto-paging list of a session's (failed) invoices, following `continuationToken`.
+pub(crate) fn session_invoices<'a>(
+    a: &'a AuthenticatedClient,
+    session: &'a ReferenceNumber,
+    failed: bool,
+) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + 'a {
+    // State: None = finished; Some(token) = fetch the page after `token` (None = first page).
+    stream::try_unfold(Some(None::<String>), move |state| async move {
+        let Some(continuation) = state else {
+            return Ok(None);
+        };
+        let page = a
+            .call(|t| {
+                let continuation = continuation.clone();
+                async move {
+                    let tr = a.client().transport();
+                    if failed {
+                        let q = ListFailedSessionInvoicesQuery {
+                            page_size: Some(1000),
+                        };
+                        tr.list_failed_session_invoices(&t, session, &q, continuation.as_deref())
+                            .await
+                    } else {
+                        let q = ListSessionInvoicesQuery {
+                            page_size: Some(1000),
+                        };
+                        tr.list_session_invoices(&t, session, &q, continuation.as_deref())
+                            .await
+                    }
+                }
+            })
+            .await?
+            .into_value();
+        let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
+        Ok::<_, Error>(Some((page.invoices, next)))
+    })
+    .map_ok(|invoices| stream::iter(invoices.into_iter().map(Ok)))
+    .try_flatten()
+    .boxed()
+}
+
+/// A sent invoice: [`SentInvoice::wait`] for its KSeF number.
+#[derive(Clone, Debug)]
+pub struct SentInvoice {
+    auth: AuthenticatedClient,
+    session: ReferenceNumber,
+    reference: ReferenceNumber,
+    invoice_hash: Sha256Base64,
+}
+
+/// An invoice KSeF accepted.
+#[derive(Clone, Debug)]
+pub struct AcceptedInvoice {
+    /// The KSeF number.
+    pub ksef_number: KsefNumber,
+    /// The full final status.
+    pub status: api::SessionInvoiceStatusResponse,
+}
+
+impl SentInvoice {
+    /// The invoice reference number.
+    pub fn reference_number(&self) -> &ReferenceNumber {
+        &self.reference
+    }
+
+    /// SHA-256 of the invoice as sent.
+    pub fn invoice_hash(&self) -> &Sha256Base64 {
+        &self.invoice_hash
+    }
+
+    /// Waits until KSeF has processed the invoice: its KSeF number, or
+    /// [`Error::InvoiceRejected`] with the status code and details (e.g. 440 duplicate).
+    pub async fn wait(&self) -> Result<AcceptedInvoice> {
+        let a = &self.auth;
+        let status = a
+            .client()
+            .poll_options()
+            .poll("the invoice to be processed", || async {
+                let s = a
+                    .sessions()
+                    .invoice_status(&self.session, &self.reference)
+                    .await?;
+                Ok((!matches!(s.status.code, 100 | 150)).then_some(s))
+            })
+            .await?;
+        match (&status.ksef_number, status.status.code) {
+            (Some(k), 200) => Ok(AcceptedInvoice {
+                ksef_number: k.clone(),
+                status,
+            }),
+            _ => Err(Error::InvoiceRejected {
+                reference: self.reference.to_string(),
+                status: failure(&status.status),
+            }),
+        }
+    }
+
+    /// The UPO of this invoice (after [`SentInvoice::wait`] succeeded).
+    pub async fn upo(&self) -> Result<UpoDocument> {
+        upo_by_reference(&self.auth, &self.session, &self.reference).await
+    }
+}
+
+/// A closed, processed session.
+#[derive(Clone, Debug)]
+pub struct ClosedSession {
+    auth: AuthenticatedClient,
+    reference: ReferenceNumber,
+    status: api::SessionStatusResponse,
+}
+
+impl ClosedSession {
+    /// The session reference number.
+    pub fn reference_number(&self) -> &ReferenceNumber {
+        &self.reference
+    }
+
+    /// The final status (counts of invoices, UPO pages).
+    pub fn status(&self) -> &api::SessionStatusResponse {
+        &self.status
+    }
+
+    /// Invoices accepted.
+    pub fn successful_invoice_count(&self) -> u32 {
+        self.status.successful_invoice_count.unwrap_or(0)
+    }
+
+    /// Invoices rejected.
+    pub fn failed_invoice_count(&self) -> u32 {
+        self.status.failed_invoice_count.unwrap_or(0)
+    }
+
+    /// The session UPO pages (reference numbers and presigned download URLs).
+    pub fn upo_pages(&self) -> &[api::UpoPageResponse] {
+        self.status
+            .upo
+            .as_ref()
+            .map(|u| u.pages.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// Downloads and parses every session UPO page.
+    pub async fn fetch_upo(&self) -> Result<Vec<UpoDocument>> {
+        let a = &self.auth;
+        let mut out = Vec::new();
+        for page in self.upo_pages() {
+            let session = &self.reference;
+            let page_ref = &page.reference_number;
+            let doc = a
+                .call(|t| async move {
+                    a.client()
+                        .transport()
+                        .session_upo(&t, session, page_ref)
+                        .await
+                })
+                .await?
+                .into_value();
+            out.push(UpoDocument::parse(doc)?);
+        }
+        Ok(out)
+    }
+
+    /// All invoices of the session, page after page.
+    pub fn invoices(
+        &self,
+    ) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + '_ {
+        session_invoices(&self.auth, &self.reference, false)
+    }
+
+    /// The failed invoices of the session, page after page.
+    pub fn failed_invoices(
+        &self,
+    ) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + '_ {
+        session_invoices(&self.auth, &self.reference, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoice_bytes_checked_before_sending() {
+        assert!(check_invoice_bytes(b"<a/>").is_ok());
+        assert!(matches!(
+            check_invoice_bytes(b""),
+            Err(Error::InvalidInput(_))
+        ));
+        let e = check_invoice_bytes(b"\xEF\xBB\xBF<a/>").unwrap_err();
+        assert!(e.to_string().contains("BOM"));
+        let e = check_invoice_bytes(b"<a>\xff</a>").unwrap_err();
+        assert!(e.to_string().contains("offset 3"), "{e}");
+        let big = vec![b'a'; MAX_INVOICE_SIZE + 1];
+        assert!(
+            check_invoice_bytes(&big)
+                .unwrap_err()
+                .to_string()
+                .contains("1 MB")
+        );
+    }
+}
