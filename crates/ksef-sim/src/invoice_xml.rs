@@ -3,8 +3,9 @@
 //! `KodFormularza` of the session's form; and the fields the simulator needs (seller NIP,
 //! `RodzajFaktury`, `P_2`, `P_1`).
 //!
-//! XSD validation is not done in this slice: a structurally plausible FA document with these
-//! fields is accepted.
+//! FA(3) documents are also parsed with `ksef_fa` (a typed model generated from the official
+//! XSD, checking element order, cardinalities, patterns, enumerations and digit limits), so what
+//! the schema rejects is rejected with 430. FA(2), FA_RR and PEF get the structural checks only.
 
 use ksef_model::form::FormCode;
 
@@ -88,6 +89,11 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
     let p1 = text_of(child_in(fa, ns, "P_1")).ok_or("Brak elementu P_1 (data wystawienia).")?;
     let issue_date = ksef_model::datetime::parse_date(&p1)
         .map_err(|_| format!("Nieprawidłowa data wystawienia P_1 '{p1}'."))?;
+    if *form == FormCode::Fa3
+        && let Err(e) = ksef_fa::Faktura::from_xml(text)
+    {
+        return Err(format!("Plik faktury nie jest zgodny ze schematem FA(3): {e}."));
+    }
     if seller_nip.len() != 10 || !seller_nip.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("Nieprawidłowy NIP sprzedawcy '{seller_nip}'."));
     }
@@ -147,5 +153,10 @@ mod tests {
             x.split_once("?>").unwrap().1
         );
         assert!(check(dtd.as_bytes(), &fa3()).is_err());
+        // Schema-invalid: a VAT rate FA(3) does not know.
+        let bad_rate = x.replacen("<P_12>23</P_12>", "<P_12>24</P_12>", 1);
+        assert_ne!(bad_rate, x);
+        let err = check(bad_rate.as_bytes(), &fa3()).unwrap_err();
+        assert!(err.contains("P_12"), "{err}");
     }
 }
