@@ -260,6 +260,12 @@ impl KsefClient {
         }
     }
 
+    /// Replaces the cached MF keys (tests of the 21470 path).
+    #[doc(hidden)]
+    pub async fn replace_public_keys_for_tests(&self, keys: Vec<MfPublicKey>) {
+        *self.inner.keys.lock().await = Some((Instant::now(), Arc::new(keys)));
+    }
+
     /// Runs `call` with the MF key for `usage`; on 400 21470 (unknown public key id) refetches
     /// the keys and runs it once more with the new key.
     pub(crate) async fn with_public_key<T, F, Fut>(&self, usage: KeyUsage, mut call: F) -> Result<T>

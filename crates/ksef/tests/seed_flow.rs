@@ -166,3 +166,45 @@ async fn test_only_helpers_refuse_demo_and_production() {
         assert!(matches!(client.testdata(), Err(Error::TestOnly { .. })));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_public_key_is_refetched_after_21470() {
+    use ksef::crypto::cert::Certificate;
+    use ksef::crypto::public_key::{KeyUsage, MfPublicKey};
+    let (sim, client) = sim().await;
+    let nip: Nip = NIP.parse().unwrap();
+    let auth = client
+        .auth()
+        .test_certificate(&seal(&nip), ContextIdentifier::Nip(nip.clone()))
+        .await
+        .unwrap();
+    // A key KSeF does not know (a fixture RSA certificate) sits in the cache.
+    let pem = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/xades/xmlsec1cli-rsa-seal.cert.pem"
+    ))
+    .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let stale = MfPublicKey::new(
+        Certificate::from_pem(&pem).unwrap(),
+        vec![KeyUsage::SymmetricKeyEncryption],
+        now - time::Duration::days(1),
+        now + time::Duration::days(1),
+    )
+    .unwrap();
+    let stale_id = stale.public_key_id().to_owned();
+    client.replace_public_keys_for_tests(vec![stale]).await;
+    // Opening a session gets 21470, refetches the keys and succeeds with the real key.
+    let session = auth.sessions().open_online().await.unwrap();
+    let fresh = client
+        .public_key(&KeyUsage::SymmetricKeyEncryption)
+        .await
+        .unwrap();
+    assert_ne!(fresh.public_key_id(), stale_id);
+    let sent = session
+        .send_invoice(invoice_xml(&nip, "KEY/1").unwrap())
+        .await
+        .unwrap();
+    sent.wait().await.unwrap();
+    sim.shutdown().await;
+}
