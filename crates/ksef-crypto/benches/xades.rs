@@ -49,6 +49,18 @@ fn bench(c: &mut Criterion) {
         g.bench_function("xades_sign_auth_token_request", |b| {
             b.iter(|| xades::sign_with(black_box(&doc), &s, &opts).unwrap())
         });
+        #[cfg(feature = "aws-lc")]
+        {
+            let key = PrivateKey::from_pem(&read(&format!("{base}.key.pem")), None).unwrap();
+            let cert = Certificate::from_pem(&read(&format!("{base}.cert.pem"))).unwrap();
+            let fast = ksef_crypto::signer::AwsLcSigner::new(&key, cert).unwrap();
+            g.bench_function("aws_lc raw_signature", |b| {
+                b.iter(|| fast.sign(black_box(&signed_info)).unwrap())
+            });
+            g.bench_function("aws_lc xades_sign_auth_token_request", |b| {
+                b.iter(|| xades::sign_with(black_box(&doc), &fast, &opts).unwrap())
+            });
+        }
         g.finish();
 
         let signed = xades::sign_with(&doc, &s, &opts).unwrap();

@@ -261,7 +261,7 @@ pub fn sign_with(
     ));
 
     let b64 = base64::engine::general_purpose::STANDARD;
-    let parts = Parts {
+    let mut parts = Parts {
         sig_id: &opts.signature_id,
         sp_id: &opts.signed_properties_id,
         signing_time: format_time(opts.clock.now()),
@@ -272,7 +272,6 @@ pub fn sign_with(
         doc_digest,
         sp_digest: String::new(),
     };
-    let mut parts = parts;
     let mut buf = String::with_capacity(2048 + cert_der.len() * 2);
     parts.signed_properties(&mut buf, true);
     parts.sp_digest = sha256_b64(buf.as_bytes());

@@ -494,3 +494,29 @@ fn byte_order_mark_is_kept() {
     assert!(signed.starts_with(&doc[..60]));
     xades::verify(&signed).unwrap();
 }
+
+#[cfg(feature = "aws-lc")]
+#[test]
+fn aws_lc_signer_produces_verifiable_signatures() {
+    use ksef_crypto::signer::AwsLcSigner;
+    for base in ["xmlsec1cli-rsa-seal", "xmlsec1cli-ec-seal"] {
+        let key = PrivateKey::from_pem(&read(&format!("{base}.key.pem")), None).unwrap();
+        let cert = Certificate::from_pem(&read(&format!("{base}.cert.pem"))).unwrap();
+        let fast = AwsLcSigner::new(&key, cert).unwrap();
+        let signed = xades::sign_with(&read(INPUTS[1]), &fast, &fixed()).unwrap();
+        xades::verify(&signed).unwrap();
+        if base.contains("rsa") {
+            // PKCS#1 v1.5 is deterministic: byte-identical to the pure-Rust signer.
+            let slow = xades::sign_with(&read(INPUTS[1]), &signer(base), &fixed()).unwrap();
+            assert_eq!(signed, slow);
+            let pss = fast.with_rsa_pss().unwrap();
+            xades::verify(&xades::sign_with(&read(INPUTS[1]), &pss, &fixed()).unwrap()).unwrap();
+        }
+    }
+    let key = PrivateKey::from_pem(&read("xmlsec1cli-ec-seal.key.pem"), None).unwrap();
+    let cert = Certificate::from_pem(&read("xmlsec1cli-rsa-seal.cert.pem")).unwrap();
+    assert!(matches!(
+        AwsLcSigner::new(&key, cert),
+        Err(SignerError::KeyMismatch)
+    ));
+}
