@@ -229,6 +229,20 @@ impl SessionKey {
         DecryptingWriter::new(self, inner)
     }
 
+    /// A [`std::io::Read`] adapter that yields the plaintext of the ciphertext read from `inner`
+    /// (an export part as it downloads, say). The final padding is checked when `inner` ends: a
+    /// bad one surfaces as an [`std::io::ErrorKind::InvalidData`] error from `read`.
+    pub fn decrypting_reader<R: std::io::Read>(&self, inner: R) -> DecryptingReader<R> {
+        DecryptingReader {
+            inner,
+            writer: Some(DecryptingWriter::new(self, Vec::new())),
+            buf: vec![0; 64 * 1024],
+            out: Vec::new(),
+            pos: 0,
+            digests: None,
+        }
+    }
+
     /// Encrypts `reader` into `writer` with constant memory and returns the hashes and sizes.
     /// Hashing runs on a second thread so that it overlaps the (serial) CBC encryption.
     pub fn encrypt_stream<R: std::io::Read, W: std::io::Write>(
@@ -788,6 +802,70 @@ impl<W: std::io::Write> std::io::Write for DecryptingWriter<W> {
         match self.inner.as_mut() {
             Some(w) => w.flush(),
             None => Ok(()),
+        }
+    }
+}
+
+/// Yields the plaintext of an inner reader of ciphertext; see [`SessionKey::decrypting_reader`].
+pub struct DecryptingReader<R: std::io::Read> {
+    inner: R,
+    writer: Option<DecryptingWriter<Vec<u8>>>,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+    digests: Option<StreamDigests>,
+}
+
+impl<R: std::io::Read> std::fmt::Debug for DecryptingReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptingReader")
+            .field("finished", &self.digests.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: std::io::Read> DecryptingReader<R> {
+    /// The hashes and sizes, once the reader has returned EOF (`None` before).
+    pub fn digests(&self) -> Option<&StreamDigests> {
+        self.digests.as_ref()
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for DecryptingReader<R> {
+    fn read(&mut self, dst: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.pos < self.out.len() {
+                let n = dst.len().min(self.out.len() - self.pos);
+                dst[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            let Some(writer) = self.writer.as_mut() else {
+                return Ok(0);
+            };
+            self.out.clear();
+            self.pos = 0;
+            let n = match self.inner.read(&mut self.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                let Some(w) = self.writer.take() else {
+                    return Ok(0);
+                };
+                let (tail, d) = w
+                    .finish()
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                self.out = tail;
+                self.digests = Some(d);
+                continue;
+            }
+            std::io::Write::write_all(writer, &self.buf[..n])?;
+            // Take the plaintext the writer produced; it gets our emptied buffer back.
+            if let Some(produced) = writer.inner.as_mut() {
+                std::mem::swap(&mut self.out, produced);
+            }
         }
     }
 }

@@ -129,6 +129,20 @@ fn streaming_matches_one_shot() {
         assert_eq!(back, pt);
         assert_eq!(dd, d);
 
+        // Decrypting reader, read in small pieces.
+        let mut dr = k.decrypting_reader(&one.ciphertext[..]);
+        let mut back2 = Vec::new();
+        let mut small = [0u8; 999];
+        loop {
+            let m = dr.read(&mut small).unwrap();
+            if m == 0 {
+                break;
+            }
+            back2.extend_from_slice(&small[..m]);
+        }
+        assert_eq!(back2, pt);
+        assert_eq!(dr.digests(), Some(&d));
+
         // Decrypting writer in odd pieces.
         let mut dw = k.decrypting_writer(Vec::new());
         for piece in one.ciphertext.chunks(33) {
