@@ -284,7 +284,13 @@ fn start_operation(
         let Some(op) = st.auths.get(&task_ref).cloned() else {
             return;
         };
+        let blocked = st.blocked.contains(&op.context);
         let outcome = failure(&op).unwrap_or_else(|| {
+            if blocked {
+                return Status::new(480, "Uwierzytelnienie zablokowane").with_detail(
+                    "Podejrzenie incydentu bezpieczeństwa. Skontaktuj się z Ministerstwem Finansów przez formularz zgłoszeniowy.",
+                );
+            }
             let deceased = st
                 .persons
                 .iter()

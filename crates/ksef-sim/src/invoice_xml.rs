@@ -92,7 +92,9 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
     if *form == FormCode::Fa3
         && let Err(e) = ksef_fa::Faktura::from_xml(text)
     {
-        return Err(format!("Plik faktury nie jest zgodny ze schematem FA(3): {e}."));
+        return Err(format!(
+            "Plik faktury nie jest zgodny ze schematem FA(3): {e}."
+        ));
     }
     if seller_nip.len() != 10 || !seller_nip.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("Nieprawidłowy NIP sprzedawcy '{seller_nip}'."));

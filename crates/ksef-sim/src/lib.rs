@@ -8,6 +8,7 @@ mod invoice_xml;
 mod jwt;
 mod keys;
 mod limits;
+mod misc;
 mod server;
 mod sessions;
 mod state;

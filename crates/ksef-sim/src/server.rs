@@ -58,6 +58,15 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::ListTokens,
     OperationId::TokenStatus,
     OperationId::RevokeToken,
+    OperationId::ContextLimits,
+    OperationId::SubjectLimits,
+    OperationId::RateLimits,
+    OperationId::AttachmentPermissionStatus,
+    OperationId::TestdataEnableAttachments,
+    OperationId::TestdataRevokeAttachments,
+    OperationId::TestdataBlockContext,
+    OperationId::TestdataUnblockContext,
+    OperationId::ListSessions,
 ];
 
 /// Failure to start the simulator.
@@ -547,6 +556,15 @@ async fn handle(
         OperationId::ListTokens => crate::tokens::list(inner, &req),
         OperationId::TokenStatus => crate::tokens::status(inner, &req),
         OperationId::RevokeToken => crate::tokens::revoke(inner, &req),
+        OperationId::ContextLimits => crate::misc::context_limits(inner, &req),
+        OperationId::SubjectLimits => crate::misc::subject_limits(inner, &req),
+        OperationId::RateLimits => crate::misc::rate_limits(inner, &req),
+        OperationId::AttachmentPermissionStatus => crate::misc::attachment_status(inner, &req),
+        OperationId::TestdataEnableAttachments => crate::misc::enable_attachments(inner, &req),
+        OperationId::TestdataRevokeAttachments => crate::misc::revoke_attachments(inner, &req),
+        OperationId::TestdataBlockContext => crate::misc::block(inner, &req),
+        OperationId::TestdataUnblockContext => crate::misc::unblock(inner, &req),
+        OperationId::ListSessions => crate::misc::list_sessions(inner, &req),
         _ => Err(ApiError::NotImplemented(op.name)),
     }
 }

@@ -194,8 +194,7 @@ pub(crate) struct Session {
     pub valid_until: OffsetDateTime,
     pub auth_ref: String,
     pub context: Ident,
-    /// Who opened the session (closing by another subject is a later slice).
-    #[allow(dead_code)]
+    /// Who opened the session.
     pub subject: Ident,
     pub invoices: Vec<Invoice>,
     pub upo_pages: Vec<UpoPage>,
@@ -217,6 +216,10 @@ pub(crate) struct State {
     pub subjects: Vec<Subject>,
     pub grants: Vec<Grant>,
     pub tokens: Vec<KsefToken>,
+    /// NIP → (attachments allowed, revocation date).
+    pub attachments: HashMap<String, (bool, Option<String>)>,
+    /// Contexts whose authentication is blocked (auth status 480).
+    pub blocked: Vec<Ident>,
     pub sessions: HashMap<String, Session>,
     /// KSeF number → (session reference, invoice ordinal).
     pub by_ksef_number: HashMap<String, (String, u32)>,
@@ -236,6 +239,8 @@ impl State {
             subjects: Vec::new(),
             grants: Vec::new(),
             tokens: Vec::new(),
+            attachments: HashMap::new(),
+            blocked: Vec::new(),
             sessions: HashMap::new(),
             by_ksef_number: HashMap::new(),
             duplicates: HashMap::new(),

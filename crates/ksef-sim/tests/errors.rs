@@ -196,7 +196,7 @@ async fn unimplemented_operations_answer_501_and_the_list_is_explicit() {
         OPERATIONS.len(),
         implemented.join(", ")
     );
-    assert_eq!(implemented.len(), 31);
+    assert_eq!(implemented.len(), 40);
     for op in OPERATIONS {
         if ksef_sim::IMPLEMENTED_OPERATIONS.contains(&op.id) {
             continue;

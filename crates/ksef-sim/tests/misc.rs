@@ -1,0 +1,118 @@
+//! Limits, rate-limit values, attachment consent, context blocking (480) and `GET /sessions`.
+
+mod common;
+
+use common::*;
+use ksef_model::auth_request::SubjectIdentifierType;
+use ksef_model::operations::OperationId;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_attachments_blocking_and_session_list() {
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let seal = signer("xmlsec1cli-rsa-seal");
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let get = |op| api.call(op, &[], Some(&access), Body::None);
+
+    let r = get(OperationId::ContextLimits).await;
+    assert_eq!(r.json["onlineSession"]["maxInvoices"], 10000);
+    let r = get(OperationId::SubjectLimits).await;
+    assert_eq!(r.json["certificate"]["maxCertificates"], 100);
+    let r = get(OperationId::RateLimits).await;
+    let send = OperationId::SendInvoice.spec().rate_limit;
+    assert_eq!(r.json["invoiceSend"]["perHour"], send.per_hour.unwrap());
+    assert_eq!(r.json["other"]["perSecond"], 10);
+
+    // Attachment consent.
+    let r = get(OperationId::AttachmentPermissionStatus).await;
+    assert_eq!(r.json["isAttachmentAllowed"], false);
+    let r = api
+        .call(
+            OperationId::TestdataEnableAttachments,
+            &[],
+            None,
+            Body::Json(json!({"nip": NIP})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        get(OperationId::AttachmentPermissionStatus).await.json["isAttachmentAllowed"],
+        true
+    );
+    api.call(
+        OperationId::TestdataRevokeAttachments,
+        &[],
+        None,
+        Body::Json(json!({"nip": NIP, "expectedEndDate": "2030-01-01"})),
+    )
+    .await;
+    let r = get(OperationId::AttachmentPermissionStatus).await;
+    assert_eq!(r.json["isAttachmentAllowed"], false);
+    assert!(
+        r.json["revokedDate"]
+            .as_str()
+            .unwrap()
+            .starts_with("2030-01-01T00:00:00")
+    );
+
+    // GET /sessions: sessionType is required; the open session is listed and filtered.
+    let (session, _) = api.open_session(&access).await;
+    let r = get(OperationId::ListSessions).await;
+    assert_eq!((r.status, r.code()), (400, 21405));
+    let list = |q: &'static str| {
+        api.call_q(
+            OperationId::ListSessions,
+            &[],
+            q,
+            Some(&access),
+            Body::None,
+            &[],
+        )
+    };
+    let r = list("?sessionType=Online").await;
+    assert_eq!(r.json["sessions"][0]["referenceNumber"], session.as_str());
+    assert_eq!(r.json["sessions"][0]["totalInvoiceCount"], 0);
+    let r = list("?sessionType=Online&statuses=Succeeded&statuses=Failed").await;
+    assert!(r.json["sessions"].as_array().unwrap().is_empty());
+    let r = list("?sessionType=Online&statuses=InProgress").await;
+    assert_eq!(r.json["sessions"].as_array().unwrap().len(), 1);
+    let r = list("?sessionType=Batch").await;
+    assert!(r.json["sessions"].as_array().unwrap().is_empty());
+
+    // Blocking a context: authentication ends with 480 until unblocked.
+    let block = json!({"contextIdentifier": {"type": "Nip", "value": NIP}});
+    let r = api
+        .call(
+            OperationId::TestdataBlockContext,
+            &[],
+            None,
+            Body::Json(block.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let xml = api
+        .signed_request(&seal, NIP, SubjectIdentifierType::CertificateSubject)
+        .await;
+    let r = api.submit_xades(xml, "").await;
+    let st = api
+        .auth_status(
+            r.json["referenceNumber"].as_str().unwrap(),
+            r.json["authenticationToken"]["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(st["status"]["code"], 480, "{st}");
+    api.call(
+        OperationId::TestdataUnblockContext,
+        &[],
+        None,
+        Body::Json(block),
+    )
+    .await;
+    api.login(&seal, NIP).await;
+    sim.shutdown().await;
+}
