@@ -454,6 +454,39 @@ impl AuthenticatedClient {
         Ok(())
     }
 
+    /// The active authentication sessions of the context, page after page
+    /// (`GET /auth/sessions`); the current one has `isCurrent`.
+    pub fn auth_sessions(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<api::AuthenticationListItem>> + Send + '_ {
+        use futures_util::{StreamExt, TryStreamExt, stream};
+        stream::try_unfold(Some(None::<String>), move |state| async move {
+            let Some(continuation) = state else {
+                return Ok(None);
+            };
+            let page = self
+                .call(|t| {
+                    let continuation = continuation.clone();
+                    async move {
+                        let q = ksef_model::operations::ListAuthSessionsQuery {
+                            page_size: Some(100),
+                        };
+                        self.client
+                            .transport()
+                            .list_auth_sessions(&t, &q, continuation.as_deref())
+                            .await
+                    }
+                })
+                .await?
+                .into_value();
+            let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
+            Ok::<_, Error>(Some((page.items, next)))
+        })
+        .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
+        .try_flatten()
+        .boxed()
+    }
+
     /// Online sessions.
     pub fn sessions(&self) -> crate::session::Sessions<'_> {
         crate::session::Sessions::new(self)

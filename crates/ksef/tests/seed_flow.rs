@@ -142,6 +142,14 @@ async fn tokens_refresh_replay_save_restore_and_revoke() {
     assert_eq!(failed.len(), 1);
     drop(session);
 
+    // The active auth sessions list the current one.
+    let listed: Vec<_> = auth.auth_sessions().try_collect().await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|i| &i.reference_number == auth.reference_number() && i.is_current == Some(true))
+    );
+
     // Revoke: the tokens stop working.
     let probe = restored.clone();
     auth.revoke().await.unwrap();
@@ -206,5 +214,37 @@ async fn stale_public_key_is_refetched_after_21470() {
         .await
         .unwrap();
     sent.wait().await.unwrap();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_session_closes_when_the_body_fails_and_upo_by_reference_matches() {
+    let (sim, client) = sim().await;
+    let nip: Nip = NIP.parse().unwrap();
+    let auth = client
+        .auth()
+        .test_certificate(&seal(&nip), ContextIdentifier::Nip(nip.clone()))
+        .await
+        .unwrap();
+    let mut seen = None;
+    let err = auth
+        .sessions()
+        .with_online(ksef::model::FormCode::Fa3, async |s| {
+            let sent = s.send_invoice(invoice_xml(&nip, "BODY/1").unwrap()).await?;
+            let accepted = sent.wait().await?;
+            let by_ref = sent.upo().await?;
+            let by_number = s.upo_by_ksef_number(&accepted.ksef_number).await?;
+            assert_eq!(by_ref.bytes, by_number.bytes);
+            assert_eq!(by_ref.upo.documents[0].ksef_number, accepted.ksef_number);
+            seen = Some(s.reference_number().clone());
+            Err::<(), _>(Error::InvalidInput("the body failed".into()))
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the body failed"));
+    // The session was closed anyway and processed.
+    let status = auth.sessions().status(&seen.unwrap()).await.unwrap();
+    assert_eq!(status.status.code, 200);
+    assert_eq!(status.successful_invoice_count, Some(1));
     sim.shutdown().await;
 }
