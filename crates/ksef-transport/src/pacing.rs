@@ -69,11 +69,10 @@ impl Pacer {
             .map(|(w, _)| *w)
             .max()
             .unwrap_or(Duration::ZERO);
-        while history
-            .front()
-            .is_some_and(|t| now.saturating_sub(horizon) >= *t && *t < now)
-        {
-            history.pop_front();
+        if let Some(cutoff) = now.checked_sub(horizon) {
+            while history.front().is_some_and(|t| *t <= cutoff) {
+                history.pop_front();
+            }
         }
         // Slots are handed out in order, so the history stays sorted.
         let mut at = history.back().copied().unwrap_or(Duration::ZERO).max(now);
@@ -184,6 +183,21 @@ mod tests {
         }
         let len = p.history.lock().unwrap()["public"].len();
         assert!(len <= 20, "history kept {len}");
+    }
+
+    #[test]
+    fn early_calls_are_not_forgotten() {
+        // Calls at t=0 still count in the minute window after the clock moved.
+        let clock = ManualClock::new();
+        let p = Pacer::new(Arc::new(clock.clone()));
+        let l = lim(10, 12, 100);
+        for _ in 0..10 {
+            assert!(p.reserve("k", &l).is_zero());
+        }
+        clock.advance(Duration::from_secs(1));
+        assert!(p.reserve("k", &l).is_zero());
+        assert!(p.reserve("k", &l).is_zero());
+        assert_eq!(p.reserve("k", &l), Duration::from_secs(59));
     }
 
     #[test]
