@@ -189,13 +189,13 @@ impl Transport {
                 .await
                 .map_err(|e| Error::from_reqwest(UPLOAD, e))?;
             let status = response.status().as_u16();
-            tracing::Span::current().record("status", status);
+            span.record("status", status);
             if response.status().is_success() {
                 return Ok(());
             }
             Err(self.api_error(UPLOAD, response).await)
         }
-        .instrument(span)
+        .instrument(span.clone())
         .await
     }
 
@@ -252,7 +252,7 @@ impl Transport {
             status = tracing::field::Empty
         );
         async {
-            let response = self.download_start(parsed).await?;
+            let response = self.download_start(parsed, &span).await?;
             let announced_hash = response
                 .headers()
                 .get(X_MS_META_HASH)
@@ -304,11 +304,11 @@ impl Transport {
                 content_type,
             })
         }
-        .instrument(span)
+        .instrument(span.clone())
         .await
     }
 
-    async fn download_start(&self, url: Url) -> Result<reqwest::Response> {
+    async fn download_start(&self, url: Url, span: &tracing::Span) -> Result<reqwest::Response> {
         let mut attempt = Attempt {
             number: 1,
             rate_limit_waited: Duration::ZERO,
@@ -324,11 +324,11 @@ impl Transport {
                 .await;
             let error = match result {
                 Ok(response) if response.status().is_success() => {
-                    tracing::Span::current().record("status", response.status().as_u16());
+                    span.record("status", response.status().as_u16());
                     return Ok(response);
                 }
                 Ok(response) => {
-                    tracing::Span::current().record("status", response.status().as_u16());
+                    span.record("status", response.status().as_u16());
                     self.api_error(DOWNLOAD, response).await
                 }
                 Err(e) => Error::from_reqwest(DOWNLOAD, e),

@@ -744,3 +744,38 @@ async fn export_part_download_checks_the_declared_hash() {
         .unwrap_err();
     assert!(matches!(e, Error::HashMismatch { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn retry_after_as_http_date() {
+    let server = MockServer::start().await;
+    // ManualClock's wall clock starts at 2026-01-01T00:00:00Z.
+    Mock::given(method("POST"))
+        .and(path("/v2/auth/challenge"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "Thu, 01 Jan 2026 00:00:20 GMT"),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/auth/challenge"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(challenge_json()))
+        .mount(&server)
+        .await;
+    let (t, clock) = setup(&server);
+    t.auth_challenge().await.unwrap();
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(20)]);
+}
+
+#[tokio::test]
+async fn a_token_that_cannot_be_a_header_is_refused_without_echo() {
+    let server = MockServer::start().await;
+    let (t, _) = setup(&server);
+    let e = t
+        .rate_limits(&AccessToken::new("secret\nvalue"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Request { .. }), "{e}");
+    assert!(!e.to_string().contains("secret"), "{e}");
+}
