@@ -346,6 +346,25 @@ impl AuthenticatedClient {
         }
     }
 
+    /// A handle with made-up tokens (unit tests of flows that need no real login).
+    #[cfg(test)]
+    pub(crate) fn for_tests(client: KsefClient) -> Self {
+        let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        Self::from_parts(
+            client,
+            "20250626-SO-2F14610000-242991F8C9-B4"
+                .parse()
+                .unwrap_or_else(|_| unreachable!("a valid reference number")),
+            Tokens {
+                access: AccessToken::new("access"),
+                access_valid_until: later,
+                refresh: RefreshToken::new("refresh"),
+                refresh_valid_until: later,
+                generation: 0,
+            },
+        )
+    }
+
     /// The underlying client.
     pub fn client(&self) -> &KsefClient {
         &self.client

@@ -259,3 +259,123 @@ async fn map_results(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::batch::{BatchBuilder, BatchInvoice};
+    use crate::client::KsefClient;
+
+    /// A tiny blob store: answers PUT /part/N with 201 and records the body; the first PUT of
+    /// part 2 gets a 503 (the part must be retried).
+    async fn blob_store() -> (String, Arc<Mutex<HashMap<u32, Vec<u8>>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let store: Arc<Mutex<HashMap<u32, Vec<u8>>>> = Arc::default();
+        let failed_once = Arc::new(AtomicUsize::new(0));
+        let s = store.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let (s, failed_once) = (s.clone(), failed_once.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 8192];
+                    let head_end = loop {
+                        let n = sock.read(&mut tmp).await.unwrap();
+                        buf.extend_from_slice(&tmp[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap();
+                    while buf.len() < head_end + len {
+                        let n = sock.read(&mut tmp).await.unwrap();
+                        buf.extend_from_slice(&tmp[..n]);
+                    }
+                    let part: u32 = head
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap()
+                        .trim_start_matches("/part/")
+                        .parse()
+                        .unwrap();
+                    assert!(head.contains("x-ms-blob-type: BlockBlob"));
+                    assert!(!head.to_ascii_lowercase().contains("authorization"));
+                    let reply: &[u8] = if part == 2
+                        && failed_once.fetch_add(1, Ordering::SeqCst) == 0
+                    {
+                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    } else {
+                        s.lock()
+                            .unwrap()
+                            .insert(part, buf[head_end..head_end + len].to_vec());
+                        b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    };
+                    sock.write_all(reply).await.unwrap();
+                });
+            }
+        });
+        (base, store)
+    }
+
+    #[tokio::test]
+    async fn parts_upload_in_parallel_with_retry_and_progress() {
+        let (base, store) = blob_store().await;
+        let key = SessionKey::generate().unwrap();
+        let package = BatchBuilder::new(key)
+            .max_part_size(4_000)
+            .build((0..60).map(|i| {
+                BatchInvoice::bytes(
+                    format!("{i}.xml"),
+                    format!("<a>{}</a>", "x".repeat(100 + i)),
+                )
+            }))
+            .unwrap();
+        let n = package.parts().len();
+        assert!(n >= 2, "{n} parts");
+        let requests: Vec<api::PartUploadRequest> = (1..=n as u32)
+            .map(|i| api::PartUploadRequest {
+                headers: [("x-ms-blob-type".to_owned(), Some("BlockBlob".to_owned()))].into(),
+                method: "PUT".into(),
+                ordinal_number: i,
+                url: format!("{base}/part/{i}"),
+            })
+            .collect();
+        let client = KsefClient::builder_for_url(&format!("{base}/v2"))
+            .build()
+            .unwrap();
+        let auth = AuthenticatedClient::for_tests(client);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let options = BatchSendOptions {
+            concurrency: 2,
+            part_retries: 2,
+            progress: Some(Arc::new(move |p| s.lock().unwrap().push(p))),
+            ..BatchSendOptions::default()
+        };
+        upload_parts(&auth, &package, &requests, &options)
+            .await
+            .unwrap();
+        let store = store.lock().unwrap();
+        for part in package.parts() {
+            assert_eq!(store[&part.ordinal_number()], part.read().unwrap());
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), n);
+        let last = seen.iter().max_by_key(|p| p.parts_done).unwrap();
+        assert_eq!((last.parts_done, last.bytes_done), (n, last.bytes_total));
+    }
+}
