@@ -248,3 +248,22 @@ async fn scoped_session_closes_when_the_body_fails_and_upo_by_reference_matches(
     assert_eq!(status.successful_invoice_count, Some(1));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ksef_token_fails_with_typed_status_450() {
+    let (sim, client) = sim().await;
+    let nip: Nip = NIP.parse().unwrap();
+    // Encrypted with the MF KsefTokenEncryption key and accepted for processing; KSeF then
+    // finds no such token and the status ends as 450.
+    let token = ksef::secrecy::SecretString::from(
+        "20250626-EC-2F14610000-242991F8C9-B4|nip-5265877635|0123456789abcdef0123456789abcdef",
+    );
+    let err = client
+        .auth()
+        .ksef_token(&token, ContextIdentifier::Nip(nip))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AuthenticationFailed(_)), "{err}");
+    assert_eq!(err.status_code(), Some(450));
+    sim.shutdown().await;
+}
