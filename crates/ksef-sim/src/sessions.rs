@@ -354,8 +354,18 @@ pub(crate) fn close_online(inner: &Arc<Inner>, req: &Req) -> Result<Response, Ap
     let now = req.now;
     {
         let mut st = inner.state();
+        let owner = st.is_owner(&caller.context, &caller.subject);
         let s = session_mut(&mut st, &r, &caller)?;
-        if s.status.code != 100 {
+        // The subject that opened the session may close it, and so may the context's owner;
+        // another authorised subject may not.
+        if s.subject != caller.subject && !owner {
+            return Err(ApiError::Forbidden {
+                reason_code: "insufficient-resource-access",
+                detail: format!("Sesja {r} została otwarta przez inny podmiot."),
+                security: serde_json::json!({}),
+            });
+        }
+        if s.status.code != 100 || now >= s.valid_until {
             return Err(ApiError::bad(
                 21180,
                 [format!(
@@ -491,9 +501,22 @@ fn invoice_json(st: &mut State, inner: &Inner, inv: &Invoice, now: OffsetDateTim
     v
 }
 
+/// An online session past its 12 h is closed automatically (finished like a close).
+fn expire_if_due(inner: &Inner, r: &str, now: OffsetDateTime) {
+    let due = inner.state().sessions.get(r).is_some_and(|s| {
+        s.status.code == 100
+            && now >= s.valid_until
+            && s.invoices.iter().all(|i| i.status.code >= 200)
+    });
+    if due {
+        finish_session(inner, r);
+    }
+}
+
 pub(crate) fn session_status(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let now = req.now;
+    expire_if_due(inner, req.param(0), now);
     let mut guard = inner.state();
     let st = &mut *guard;
     let s = session_mut(st, req.param(0), caller)?;

@@ -409,3 +409,89 @@ async fn send_rules_statuses_and_close_outcomes() {
     assert_eq!(expired.status(), 403);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_close_and_automatic_expiry() {
+    let clock = ksef_sim::ManualClock::starting_now();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    // Owner: the seal of NIP. Authorised subject: the personal certificate's fingerprint.
+    let (owner, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
+    let personal = signer("xmlsec1cli-ec-personal");
+    let fp = personal.certificate().fingerprint_sha256_hex();
+    api.testdata_grant(NIP, ("Fingerprint", &fp), &["InvoiceWrite"])
+        .await;
+    let xml = api
+        .signed_request(
+            &personal,
+            NIP,
+            ksef_model::auth_request::SubjectIdentifierType::CertificateFingerprint,
+        )
+        .await;
+    let r = api.submit_xades(xml, "").await;
+    let op = r.json["authenticationToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let st = api
+        .auth_status(r.json["referenceNumber"].as_str().unwrap(), &op)
+        .await;
+    assert_eq!(st["status"]["code"], 200);
+    let r = api
+        .call(OperationId::RedeemTokens, &[], Some(&op), Body::None)
+        .await;
+    let delegate = r.json["accessToken"]["token"].as_str().unwrap().to_owned();
+
+    // The delegate cannot close the owner's session; the owner can close the delegate's.
+    let (owners, _) = api.open_session(&owner).await;
+    let r = api
+        .call(
+            OperationId::CloseOnlineSession,
+            &[&owners],
+            Some(&delegate),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let (delegates, _) = api.open_session(&delegate).await;
+    let r = api
+        .call(
+            OperationId::CloseOnlineSession,
+            &[&delegates],
+            Some(&owner),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    // Without Introspection the delegate lists only its own sessions.
+    let r = api
+        .call_q(
+            OperationId::ListSessions,
+            &[],
+            "?sessionType=Online",
+            Some(&delegate),
+            Body::None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.json["sessions"].as_array().unwrap().len(), 1);
+
+    // After 12 h an untouched session closes itself (no invoices: 440).
+    clock.advance(time::Duration::hours(12));
+    let (fresh_owner, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
+    let st = api
+        .call(
+            OperationId::SessionStatus,
+            &[&owners],
+            Some(&fresh_owner),
+            Body::None,
+        )
+        .await;
+    assert_eq!(st.json["status"]["code"], 440, "{:?}", st.json);
+    sim.shutdown().await;
+}
