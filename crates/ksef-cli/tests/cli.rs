@@ -1,0 +1,146 @@
+//! The `ksef` binary end to end: exit codes, `--json` shapes, and the demo against the embedded
+//! simulator.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn ksef() -> Command {
+    Command::cargo_bin("ksef").unwrap()
+}
+
+#[test]
+fn version_and_help() {
+    ksef()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("ksef "));
+    ksef()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes"));
+}
+
+#[test]
+fn usage_error_exits_2() {
+    ksef().arg("--no-such-flag").assert().code(2);
+    ksef().args(["nip", "validate"]).assert().code(2);
+}
+
+#[test]
+fn nip_validate() {
+    ksef()
+        .args(["nip", "validate", "5265877635"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid NIP"));
+    ksef()
+        .args(["nip", "validate", "5265877636"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("checksum"));
+    let out = ksef()
+        .args(["--json", "nip", "validate", "526587763"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["nip"], "526587763");
+    assert!(v["error"].as_str().unwrap().contains("NIP"));
+}
+
+#[test]
+fn nip_generate_gives_valid_nips() {
+    let out = ksef()
+        .args(["--json", "nip", "generate", "-n", "5"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let nips = v["nips"].as_array().unwrap();
+    assert_eq!(nips.len(), 5);
+    for n in nips {
+        let n = n.as_str().unwrap();
+        ksef().args(["nip", "validate", n]).assert().success();
+    }
+}
+
+#[test]
+fn ksef_number_validate() {
+    let out = ksef()
+        .args([
+            "--json",
+            "ksef-number",
+            "validate",
+            "5265877635-20250826-0100001AF629-AF",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["sellerNip"], "5265877635");
+    assert_eq!(v["date"], "2025-08-26");
+    ksef()
+        .args([
+            "ksef-number",
+            "validate",
+            "5265877635-20250826-0100001AF629-AA",
+        ])
+        .assert()
+        .code(3);
+}
+
+#[test]
+fn completions() {
+    ksef()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ksef"));
+}
+
+#[test]
+fn demo_runs_the_seed_flow_against_the_embedded_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ksef()
+        .args(["--json", "demo", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    let ksef_number = v["ksefNumber"].as_str().unwrap();
+    ksef()
+        .args(["ksef-number", "validate", ksef_number])
+        .assert()
+        .success();
+    // The invoice UPO names the KSeF number; the session UPO exists.
+    let upo = std::fs::read_to_string(v["invoiceUpo"].as_str().unwrap()).unwrap();
+    assert!(upo.contains(ksef_number));
+    assert!(upo.contains("http://upo.schematy.mf.gov.pl/KSeF/v4-3"));
+    assert_eq!(v["sessionUpo"].as_array().unwrap().len(), 1);
+    // Progress goes to stderr under --json, one line per step.
+    let progress = String::from_utf8(out.stderr).unwrap();
+    assert!(progress.contains("KSeF number"), "{progress}");
+    assert!(progress.contains("XAdES authentication"), "{progress}");
+}
+
+#[test]
+fn demo_with_invalid_nip_exits_3() {
+    ksef()
+        .args(["demo", "--nip", "123"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("--nip"));
+}
