@@ -1,6 +1,8 @@
 //! The `ksef` binary end to end: exit codes, `--json` shapes, and the demo against the embedded
 //! simulator.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns may unwrap
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
