@@ -116,3 +116,38 @@ async fn limits_attachments_blocking_and_session_list() {
     api.login(&seal, NIP).await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_url_goes_into_presigned_links() {
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .public_url("https://ksef.local:8443/")
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
+    let (session, key) = api.open_session(&access).await;
+    let r = api
+        .send(&access, &session, &key, &invoice(NIP, "PUB-1"))
+        .await;
+    let st = api
+        .invoice_final(
+            &access,
+            &session,
+            r.json["referenceNumber"].as_str().unwrap(),
+        )
+        .await;
+    let url = st["upoDownloadUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://ksef.local:8443/storage/upo/"),
+        "{url}"
+    );
+    // The same path on the real listener serves it.
+    let local = url.replace(
+        "https://ksef.local:8443",
+        sim.base_url().trim_end_matches("/v2"),
+    );
+    assert_eq!(reqwest::get(local).await.unwrap().status(), 200);
+    sim.shutdown().await;
+}
