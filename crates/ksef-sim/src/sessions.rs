@@ -341,11 +341,30 @@ fn process_invoice(inner: &Inner, session_ref: &str, ordinal: u32, plain: Option
     inv.xml = Some(plain);
     inv.upo_token = Some(token);
     inv.status = Status::new(200, "Sukces");
-    let inv = inv.clone();
-    let upo = crate::upo::invoice_upo(inner, session, &document_hash, &inv);
-    if let Some(inv) = session.invoices.get_mut(idx) {
-        inv.upo = upo;
+    // The invoice UPO is signed on first request (RSA signing per invoice would otherwise
+    // dominate the send path); see `invoice_upo_bytes`.
+    let _ = (inner, document_hash);
+}
+
+/// The signed UPO of an accepted invoice, made and cached on first request.
+fn invoice_upo_bytes(inner: &Inner, st: &mut State, sref: &str, ordinal: u32) -> Option<Vec<u8>> {
+    let idx = (ordinal as usize).checked_sub(1)?;
+    let s = st.sessions.get(sref)?;
+    let inv = s.invoices.get(idx)?;
+    if let Some(u) = &inv.upo {
+        return Some(u.clone());
     }
+    if inv.status.code != 200 {
+        return None;
+    }
+    let proof = st
+        .auths
+        .get(&s.auth_ref)
+        .map(crate::upo::proof_of)
+        .unwrap_or_default();
+    let upo = crate::upo::invoice_upo(inner, s, &proof, inv)?;
+    st.sessions.get_mut(sref)?.invoices.get_mut(idx)?.upo = Some(upo.clone());
+    Some(upo)
 }
 
 pub(crate) fn close_online(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
@@ -610,7 +629,10 @@ pub(crate) fn invoice_upo_by_ref(inner: &Inner, req: &Req) -> Result<Response, A
     let mut st = inner.state();
     let s = session_mut(&mut st, req.param(0), caller)?;
     let inv = find_invoice(s, req.param(1)).ok_or_else(no_upo)?;
-    inv.upo.map(xml_ok).ok_or_else(no_upo)
+    let sref = s.reference.clone();
+    invoice_upo_bytes(inner, &mut st, &sref, inv.ordinal)
+        .map(xml_ok)
+        .ok_or_else(no_upo)
 }
 
 pub(crate) fn invoice_upo_by_ksef(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
@@ -624,10 +646,8 @@ pub(crate) fn invoice_upo_by_ksef(inner: &Inner, req: &Req) -> Result<Response, 
     if sref != req.param(0) {
         return Err(no_upo());
     }
-    let s = session_mut(&mut st, &sref, caller)?;
-    s.invoices
-        .get(ordinal as usize - 1)
-        .and_then(|i| i.upo.clone())
+    session_mut(&mut st, &sref, caller)?;
+    invoice_upo_bytes(inner, &mut st, &sref, ordinal)
         .map(xml_ok)
         .ok_or_else(no_upo)
 }
@@ -671,7 +691,7 @@ pub(crate) fn presigned_download(
     now: OffsetDateTime,
 ) -> Result<Response, ApiError> {
     let token = rest.strip_prefix("upo/").ok_or(ApiError::NotFound)?;
-    let st = inner.state();
+    let mut st = inner.state();
     let forbidden = || ApiError::Forbidden {
         reason_code: "insufficient-resource-access",
         detail: "Adres pobierania jest nieprawidłowy lub wygasł.".into(),
@@ -682,11 +702,9 @@ pub(crate) fn presigned_download(
         return Err(forbidden());
     }
     let xml = match target {
-        Download::InvoiceUpo { session, ordinal } => st
-            .sessions
-            .get(&session)
-            .and_then(|s| s.invoices.get(ordinal as usize - 1))
-            .and_then(|i| i.upo.clone()),
+        Download::InvoiceUpo { session, ordinal } => {
+            invoice_upo_bytes(inner, &mut st, &session, ordinal)
+        }
         Download::SessionUpo { session, page } => st
             .sessions
             .get(&session)
