@@ -229,12 +229,7 @@ async fn status_redeem_refresh_expiry_and_revocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permissions_decide_415_and_chain_check_460() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
     let seal = signer("xmlsec1cli-rsa-seal");
 
     // No permission in another NIP's context: 415, and redeem is refused.
@@ -345,12 +340,7 @@ async fn permissions_decide_415_and_chain_check_460() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ksef_token_submission_is_checked() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
     let (pk, id) = api.mf_key("KsefTokenEncryption").await;
     let (_, sym_id) = api.mf_key("SymmetricKeyEncryption").await;
     let ch = api.challenge().await;
@@ -411,12 +401,8 @@ async fn ksef_token_submission_is_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ksef_token_lifecycle_and_token_authentication() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = &Api::new(sim.base_url());
+    let (sim, api) = start().await;
+    let api = &api;
     let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
 
     let generate = |perms: serde_json::Value, bearer: String| async move {

@@ -8,12 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn error_formats_and_headers() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
 
     // Malformed JSON: 400 21405, legacy by default, with details.
     let r = api
@@ -147,12 +142,7 @@ async fn body_limit_and_garbage_never_hang() {
 
 #[tokio::test]
 async fn public_key_certificates() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
     let r = api
         .call(OperationId::PublicKeyCertificates, &[], None, Body::None)
         .await;
@@ -180,12 +170,7 @@ async fn public_key_certificates() {
 
 #[tokio::test]
 async fn unimplemented_operations_answer_501_and_the_list_is_explicit() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
     let implemented: Vec<&str> = ksef_sim::IMPLEMENTED_OPERATIONS
         .iter()
         .map(|o| o.name())

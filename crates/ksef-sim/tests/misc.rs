@@ -9,12 +9,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_attachments_blocking_and_session_list() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
     let seal = signer("xmlsec1cli-rsa-seal");
     let (access, _, _) = api.login(&seal, NIP).await;
     let get = |op| api.call(op, &[], Some(&access), Body::None);

@@ -22,12 +22,7 @@ fn fa3_open(key: &str, iv: &str, pkid: Option<&str>) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_rules() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
     let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
     let (pk, id) = api.mf_key("SymmetricKeyEncryption").await;
     let (_, token_id) = api.mf_key("KsefTokenEncryption").await;
@@ -97,12 +92,7 @@ async fn open_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_rules_statuses_and_close_outcomes() {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let api = Api::new(sim.base_url());
+    let (sim, api) = start().await;
     let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
     let (session, key) = api.open_session(&access).await;
     let xml = invoice(NIP, "R-1");

@@ -589,3 +589,14 @@ pub fn validate(spec: &Value, schema: &Value, v: &Value, at: &str, errors: &mut 
         errors.push(format!("{at}: {v} not in enum"));
     }
 }
+
+/// A simulator on 127.0.0.1:0 with rate limits off (tests hammer endpoints) and a client for it.
+pub async fn start() -> (ksef_sim::SimulatorHandle, Api) {
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    (sim, api)
+}
