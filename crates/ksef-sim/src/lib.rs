@@ -1,14 +1,18 @@
 #![doc = include_str!("../README.md")]
 
 mod auth;
+mod batch;
+mod certificates;
 mod clock;
 mod error;
 mod ids;
 mod invoice_xml;
+mod invoices;
 mod jwt;
 mod keys;
 mod limits;
 mod misc;
+mod permissions;
 mod server;
 mod sessions;
 mod state;

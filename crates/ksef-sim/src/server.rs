@@ -67,6 +67,10 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::TestdataBlockContext,
     OperationId::TestdataUnblockContext,
     OperationId::ListSessions,
+    // Batch sessions (batch.rs):
+    // Invoice retrieval: metadata query, exports (invoices.rs):
+    // Permissions (permissions.rs):
+    // KSeF certificates (certificates.rs):
 ];
 
 /// Failure to start the simulator.
@@ -565,7 +569,12 @@ async fn handle(
         OperationId::TestdataBlockContext => crate::misc::block(inner, &req),
         OperationId::TestdataUnblockContext => crate::misc::unblock(inner, &req),
         OperationId::ListSessions => crate::misc::list_sessions(inner, &req),
-        _ => Err(ApiError::NotImplemented(op.name)),
+        // Each area module answers its own operations and `None` for the rest.
+        _ => crate::batch::handle(inner, &req)
+            .or_else(|| crate::invoices::handle(inner, &req))
+            .or_else(|| crate::permissions::handle(inner, &req))
+            .or_else(|| crate::certificates::handle(inner, &req))
+            .unwrap_or(Err(ApiError::NotImplemented(op.name))),
     }
 }
 
