@@ -754,15 +754,18 @@ def emit_struct(st, out):
         out.append(f"impl rt::XmlElement for {name} {{\n")
         out.append("    fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {\n")
         names = ", ".join(rust_str(a["xml"]) for a in st["attrs"])
-        out.append(f"        rt::check_attrs(node, &[{names}])?;\n")
+        out.append(f"        rt::check_attrs(&node, &[{names}])?;\n")
+        # attributes first: the start tag is current only until the content is read
+        for a in st["attrs"]:
+            fn = "attr" if a["req"] else "attr_opt"
+            out.append(f"        let {a['rust']} = rt::{fn}(&node, {rust_str(a['xml'])})?;\n")
         if st["simple"] is None:
             out.append("        let mut cur = Cursor::new(node)?;\n        let c = &mut cur;\n")
         out.append("        let r = Self {\n")
         if st["simple"]:
             out.append("            value: rt::simple_text(node)?,\n")
         for a in st["attrs"]:
-            fn = "attr" if a["req"] else "attr_opt"
-            out.append(f"            {a['rust']}: rt::{fn}(node, {rust_str(a['xml'])})?,\n")
+            out.append(f"            {a['rust']},\n")
         emit_fields_parse(st["fields"], out, "            ")
         out.append("        };\n")
         if st["simple"] is None:

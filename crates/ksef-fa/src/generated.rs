@@ -3718,7 +3718,7 @@ impl Faktura {
 }
 impl rt::XmlElement for Faktura {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -3772,7 +3772,7 @@ impl TNaglowek {
 }
 impl rt::XmlElement for TNaglowek {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -3814,11 +3814,13 @@ impl KodFormularza {
 }
 impl rt::XmlElement for KodFormularza {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &["kodSystemowy", "wersjaSchemy"])?;
+        rt::check_attrs(&node, &["kodSystemowy", "wersjaSchemy"])?;
+        let kod_systemowy = rt::attr(&node, "kodSystemowy")?;
+        let wersja_schemy = rt::attr(&node, "wersjaSchemy")?;
         let r = Self {
             value: rt::simple_text(node)?,
-            kod_systemowy: rt::attr(node, "kodSystemowy")?,
-            wersja_schemy: rt::attr(node, "wersjaSchemy")?,
+            kod_systemowy,
+            wersja_schemy,
         };
         Ok(r)
     }
@@ -3877,7 +3879,7 @@ impl Podmiot1 {
 }
 impl rt::XmlElement for Podmiot1 {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -3930,7 +3932,7 @@ impl TPodmiot1 {
 }
 impl rt::XmlElement for TPodmiot1 {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -3978,7 +3980,7 @@ impl TAdres {
 }
 impl rt::XmlElement for TAdres {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4028,7 +4030,7 @@ impl AdresKoresp {
 }
 impl rt::XmlElement for AdresKoresp {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4072,7 +4074,7 @@ impl Podmiot1DaneKontaktowe {
 }
 impl rt::XmlElement for Podmiot1DaneKontaktowe {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4138,7 +4140,7 @@ impl Podmiot2 {
 }
 impl rt::XmlElement for Podmiot2 {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4192,7 +4194,7 @@ impl TPodmiot2 {
 }
 impl rt::XmlElement for TPodmiot2 {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4302,7 +4304,7 @@ impl Podmiot2DaneKontaktowe {
 }
 impl rt::XmlElement for Podmiot2DaneKontaktowe {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4369,7 +4371,7 @@ impl Podmiot3 {
 }
 impl rt::XmlElement for Podmiot3 {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4423,7 +4425,7 @@ impl TPodmiot3 {
 }
 impl rt::XmlElement for TPodmiot3 {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4533,7 +4535,7 @@ impl Podmiot3DaneKontaktowe {
 }
 impl rt::XmlElement for Podmiot3DaneKontaktowe {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4614,7 +4616,7 @@ impl PodmiotUpowazniony {
 }
 impl rt::XmlElement for PodmiotUpowazniony {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4660,7 +4662,7 @@ impl PodmiotUpowaznionyDaneKontaktowe {
 }
 impl rt::XmlElement for PodmiotUpowaznionyDaneKontaktowe {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4845,7 +4847,7 @@ impl Fa {
 }
 impl rt::XmlElement for Fa {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -4920,7 +4922,7 @@ impl OkresFa {
 }
 impl rt::XmlElement for OkresFa {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5118,7 +5120,7 @@ impl Adnotacje {
 }
 impl rt::XmlElement for Adnotacje {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5163,7 +5165,7 @@ impl Zwolnienie {
 }
 impl rt::XmlElement for Zwolnienie {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5225,7 +5227,7 @@ impl NoweSrodkiTransportu {
 }
 impl rt::XmlElement for NoweSrodkiTransportu {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5312,7 +5314,7 @@ impl NowySrodekTransportu {
 }
 impl rt::XmlElement for NowySrodekTransportu {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5437,7 +5439,7 @@ impl PMarzy {
 }
 impl rt::XmlElement for PMarzy {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5560,7 +5562,7 @@ impl DaneFaKorygowanej {
 }
 impl rt::XmlElement for DaneFaKorygowanej {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5631,7 +5633,7 @@ impl Podmiot1K {
 }
 impl rt::XmlElement for Podmiot1K {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5678,7 +5680,7 @@ impl Podmiot2K {
 }
 impl rt::XmlElement for Podmiot2K {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5748,7 +5750,7 @@ impl ZaliczkaCzesciowa {
 }
 impl rt::XmlElement for ZaliczkaCzesciowa {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5794,7 +5796,7 @@ impl TKluczWartosc {
 }
 impl rt::XmlElement for TKluczWartosc {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5834,7 +5836,7 @@ impl FakturaZaliczkowa {
 }
 impl rt::XmlElement for FakturaZaliczkowa {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -5968,7 +5970,7 @@ impl FaWiersz {
 }
 impl rt::XmlElement for FaWiersz {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6048,7 +6050,7 @@ impl Rozliczenie {
 }
 impl rt::XmlElement for Rozliczenie {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6093,7 +6095,7 @@ impl Obciazenia {
 }
 impl rt::XmlElement for Obciazenia {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6135,7 +6137,7 @@ impl Odliczenia {
 }
 impl rt::XmlElement for Odliczenia {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6208,7 +6210,7 @@ impl Platnosc {
 }
 impl rt::XmlElement for Platnosc {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6311,7 +6313,7 @@ impl ZaplataCzesciowa {
 }
 impl rt::XmlElement for ZaplataCzesciowa {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6378,7 +6380,7 @@ impl TerminPlatnosci {
 }
 impl rt::XmlElement for TerminPlatnosci {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6423,7 +6425,7 @@ impl TerminOpis {
 }
 impl rt::XmlElement for TerminOpis {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6499,7 +6501,7 @@ impl TRachunekBankowy {
 }
 impl rt::XmlElement for TRachunekBankowy {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6544,7 +6546,7 @@ impl Skonto {
 }
 impl rt::XmlElement for Skonto {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6609,7 +6611,7 @@ impl WarunkiTransakcji {
 }
 impl rt::XmlElement for WarunkiTransakcji {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6656,7 +6658,7 @@ impl Umowy {
 }
 impl rt::XmlElement for Umowy {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6698,7 +6700,7 @@ impl Zamowienia {
 }
 impl rt::XmlElement for Zamowienia {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6793,7 +6795,7 @@ impl Transport {
 }
 impl rt::XmlElement for Transport {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6868,7 +6870,7 @@ impl Przewoznik {
 }
 impl rt::XmlElement for Przewoznik {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -6934,7 +6936,7 @@ impl Zamowienie {
 }
 impl rt::XmlElement for Zamowienie {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7030,7 +7032,7 @@ impl ZamowienieWiersz {
 }
 impl rt::XmlElement for ZamowienieWiersz {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7091,7 +7093,7 @@ impl Stopka {
 }
 impl rt::XmlElement for Stopka {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7130,7 +7132,7 @@ impl Informacje {
 }
 impl rt::XmlElement for Informacje {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7177,7 +7179,7 @@ impl Rejestry {
 }
 impl rt::XmlElement for Rejestry {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7218,7 +7220,7 @@ impl Zalacznik {
 }
 impl rt::XmlElement for Zalacznik {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7267,7 +7269,7 @@ impl BlokDanych {
 }
 impl rt::XmlElement for BlokDanych {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7311,7 +7313,7 @@ impl MetaDane {
 }
 impl rt::XmlElement for MetaDane {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7350,7 +7352,7 @@ impl Tekst {
 }
 impl rt::XmlElement for Tekst {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7403,7 +7405,7 @@ impl Tabela {
 }
 impl rt::XmlElement for Tabela {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7448,7 +7450,7 @@ impl TMetaDane {
 }
 impl rt::XmlElement for TMetaDane {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7487,7 +7489,7 @@ impl TabelaTNaglowek {
 }
 impl rt::XmlElement for TabelaTNaglowek {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7527,11 +7529,12 @@ impl Kol {
 }
 impl rt::XmlElement for Kol {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &["Typ"])?;
+        rt::check_attrs(&node, &["Typ"])?;
+        let typ = rt::attr(&node, "Typ")?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
-            typ: rt::attr(node, "Typ")?,
+            typ,
             n_kom: c.one("NKom")?,
         };
         cur.finish()?;
@@ -7564,7 +7567,7 @@ impl NKom {
 }
 impl rt::XmlElement for NKom {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let r = Self {
             value: rt::simple_text(node)?,
         };
@@ -7599,7 +7602,7 @@ impl Wiersz {
 }
 impl rt::XmlElement for Wiersz {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {
@@ -7637,7 +7640,7 @@ impl Suma {
 }
 impl rt::XmlElement for Suma {
     fn from_node(node: Node<'_, '_>) -> Result<Self, Error> {
-        rt::check_attrs(node, &[])?;
+        rt::check_attrs(&node, &[])?;
         let mut cur = Cursor::new(node)?;
         let c = &mut cur;
         let r = Self {

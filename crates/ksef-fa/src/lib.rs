@@ -24,6 +24,7 @@ pub use rust_decimal::Decimal;
 pub use time;
 pub use validate::Rule;
 
+use quick_xml::name::ResolveResult;
 use rt::XmlElement as _;
 
 impl model::TNrNip {
@@ -50,27 +51,73 @@ impl Faktura {
     /// [`Error::WrongDocument`]) and every schema rule the model encodes: element order,
     /// required and repeated elements, and each value's restrictions. Errors name the field path.
     pub fn from_xml(xml: &str) -> Result<Self, Error> {
+        use quick_xml::events::Event;
         let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
-        let doc = roxmltree::Document::parse(xml).map_err(|e| Error::Xml(e.to_string()))?;
-        let root = doc.root_element();
-        let tn = root.tag_name();
-        match (tn.namespace(), tn.name()) {
-            (Some(NAMESPACE), "Faktura") => {}
-            (Some(FA2_NS), _) => return Err(Error::WrongDocument(WrongDocument::Fa2)),
-            (Some(FA_RR_NS), _) => return Err(Error::WrongDocument(WrongDocument::FaRr)),
-            (Some(ns), name) if ns.starts_with("urn:oasis:names:specification:ubl:") => {
-                return Err(Error::WrongDocument(WrongDocument::Pef {
-                    root: name.to_owned(),
-                }));
+        let mut r = rt::reader(xml);
+        // prolog: declaration, comments, processing instructions and whitespace up to the root
+        let (start, empty) = loop {
+            let (res, ev) = r.read_resolved_event().map_err(rt::xml_error)?;
+            let (start, empty) = match ev {
+                Event::Start(s) => (s, false),
+                Event::Empty(s) => (s, true),
+                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => continue,
+                Event::Text(t) if t.bytes().all(|b| b" \t\r\n".contains(&b)) => continue,
+                Event::DocType(_) => {
+                    return Err(Error::Xml(
+                        "a DTD (<!DOCTYPE …>) is not allowed in an invoice".to_owned(),
+                    ));
+                }
+                Event::Eof => return Err(Error::Xml("the document has no root element".into())),
+                _ => return Err(Error::Xml("text before the root element".to_owned())),
+            };
+            let local = start.local_name().into_inner();
+            match (res, local) {
+                (ResolveResult::Bound(ns), "Faktura") if ns.0 == NAMESPACE => {}
+                (ResolveResult::Bound(ns), _) if ns.0 == FA2_NS => {
+                    return Err(Error::WrongDocument(WrongDocument::Fa2));
+                }
+                (ResolveResult::Bound(ns), _) if ns.0 == FA_RR_NS => {
+                    return Err(Error::WrongDocument(WrongDocument::FaRr));
+                }
+                (ResolveResult::Bound(ns), name)
+                    if ns.0.starts_with("urn:oasis:names:specification:ubl:") =>
+                {
+                    return Err(Error::WrongDocument(WrongDocument::Pef {
+                        root: name.to_owned(),
+                    }));
+                }
+                (ResolveResult::Unknown(p), _) => {
+                    return Err(Error::Xml(format!(
+                        "namespace prefix `{p}` is not declared"
+                    )));
+                }
+                (res, name) => {
+                    let namespace = match res {
+                        ResolveResult::Bound(ns) => ns.0.to_owned(),
+                        _ => String::new(),
+                    };
+                    return Err(Error::WrongDocument(WrongDocument::Other {
+                        namespace,
+                        root: name.to_owned(),
+                    }));
+                }
             }
-            (ns, name) => {
-                return Err(Error::WrongDocument(WrongDocument::Other {
-                    namespace: ns.unwrap_or("").to_owned(),
-                    root: name.to_owned(),
-                }));
+            break (start, empty);
+        };
+        let f = Faktura::from_node(rt::Node::new(&mut r, start, empty))?;
+        // epilogue: nothing but comments, processing instructions and whitespace
+        loop {
+            match r.read_event().map_err(rt::xml_error)? {
+                Event::Eof => return Ok(f),
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Text(t) if t.bytes().all(|b| b" \t\r\n".contains(&b)) => {}
+                _ => {
+                    return Err(Error::Xml(
+                        "content after the root element (one document, one root)".to_owned(),
+                    ));
+                }
             }
         }
-        Faktura::from_node(root)
     }
 
     /// Parses an FA(3) invoice from bytes (UTF-8, with or without BOM).

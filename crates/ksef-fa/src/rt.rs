@@ -2,8 +2,9 @@
 //! the XML writer and the structural checker behind `validate`.
 //!
 //! Hand-written rather than built on a serde XML layer because quick-xml's serde ignores
-//! namespaces and cannot report field paths; the parser walks a roxmltree DOM (which does check
-//! namespaces) and the writer appends to a `String` (the fastest way to emit this much markup).
+//! namespaces and cannot report field paths. The parser pulls events from quick-xml's
+//! namespace-aware `NsReader` and fills the model directly (no DOM: that stage alone cost more
+//! than the whole parse does now); the writer appends to one preallocated `String`.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -13,7 +14,9 @@ use rust_decimal::Decimal;
 use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
 
 pub(crate) use crate::error::{Error, Problem, Segment, ValueError, ValueErrorKind};
-pub(crate) use roxmltree::Node;
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
 
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
@@ -612,67 +615,186 @@ pub(crate) fn escape_into(s: &str, out: &mut String, attr: bool) {
 
 // ------------------------------------------------------------------ parsing
 
-pub(crate) fn check_attrs(node: Node<'_, '_>, allowed: &[&str]) -> Result<(), Error> {
-    for a in node.attributes() {
-        match a.namespace() {
-            Some(XSI) => {}
-            None if allowed.contains(&a.name()) => {}
-            ns => {
-                return Err(Error::invalid(Problem::Attribute {
-                    name: match ns {
-                        Some(n) => format!("{{{n}}}{}", a.name()),
-                        None => a.name().to_owned(),
-                    },
-                }));
-            }
+/// The streaming reader every parse runs on. quick-xml's `NsReader` resolves namespaces (its
+/// serde layer does not, hence no serde here); the generated code pulls events from it and fills
+/// the model directly, with no DOM in between.
+pub(crate) type Reader<'i> = NsReader<&'i [u8]>;
+
+pub(crate) fn reader(xml: &str) -> Reader<'_> {
+    let mut r = NsReader::from_str(xml);
+    let c = r.config_mut();
+    c.check_end_names = true;
+    c.check_comments = true;
+    c.expand_empty_elements = false;
+    r
+}
+
+pub(crate) fn xml_error(e: impl std::fmt::Display) -> Error {
+    Error::Xml(e.to_string())
+}
+
+fn eof_error() -> Error {
+    Error::Xml("the document ends inside an element".to_owned())
+}
+
+fn is_xml_ws(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// Whether a character may appear in an XML 1.0 document.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// The text of `&name;` (the five predefined entities and character references; a DTD, the
+/// only place other entities could come from, is refused).
+fn resolve_ref(r: &BytesRef<'_>) -> Result<char, Error> {
+    match r.resolve_char_ref().map_err(xml_error)? {
+        Some(c) if is_xml_char(c) => Ok(c),
+        Some(c) => Err(Error::Xml(format!(
+            "character reference &{}; is U+{:04X}, which XML 1.0 does not allow",
+            &**r, c as u32
+        ))),
+        None => match &**r {
+            "amp" => Ok('&'),
+            "lt" => Ok('<'),
+            "gt" => Ok('>'),
+            "quot" => Ok('"'),
+            "apos" => Ok('\''),
+            other => Err(Error::Xml(format!(
+                "unknown entity &{other}; (only the five predefined XML entities are allowed)"
+            ))),
+        },
+    }
+}
+
+/// Namespace of an element as seen by the parser.
+#[derive(Debug)]
+enum Ns {
+    Fa,
+    None,
+    Other(Box<str>),
+}
+
+fn classify(res: &ResolveResult<'_>) -> Result<Ns, Error> {
+    match res {
+        ResolveResult::Bound(ns) if ns.0 == crate::NAMESPACE => Ok(Ns::Fa),
+        ResolveResult::Bound(ns) => Ok(Ns::Other(ns.0.into())),
+        ResolveResult::Unbound => Ok(Ns::None),
+        ResolveResult::Unknown(p) => Err(Error::Xml(format!(
+            "namespace prefix `{p}` is not declared"
+        ))),
+    }
+}
+
+/// An element whose start tag has just been read: the content is next in the reader.
+pub(crate) struct Node<'p, 'i> {
+    r: &'p mut Reader<'i>,
+    start: BytesStart<'i>,
+    empty: bool,
+}
+
+impl<'p, 'i> Node<'p, 'i> {
+    pub(crate) fn new(r: &'p mut Reader<'i>, start: BytesStart<'i>, empty: bool) -> Self {
+        Self { r, start, empty }
+    }
+}
+
+/// Checks an element's attributes: unprefixed ones must be in `allowed`, `xsi:*` and namespace
+/// declarations pass, anything else is refused.
+pub(crate) fn check_attrs(node: &Node<'_, '_>, allowed: &[&str]) -> Result<(), Error> {
+    if is_xml_ws(node.start.attributes_raw()) {
+        return Ok(()); // most elements have none
+    }
+    for a in node.start.attributes() {
+        let a = a.map_err(xml_error)?;
+        if a.key.as_namespace_binding().is_some() {
+            continue;
         }
+        let (res, local) = node.r.resolver().resolve_attribute(a.key);
+        let name = match res {
+            ResolveResult::Bound(ns) if ns.0 == XSI => continue,
+            ResolveResult::Unbound if allowed.contains(&local.into_inner()) => continue,
+            ResolveResult::Unbound => local.into_inner().to_owned(),
+            ResolveResult::Bound(ns) => format!("{{{}}}{}", ns.0, local.into_inner()),
+            ResolveResult::Unknown(p) => {
+                return Err(Error::Xml(format!(
+                    "namespace prefix `{p}` is not declared"
+                )));
+            }
+        };
+        return Err(Error::invalid(Problem::Attribute { name }));
     }
     Ok(())
 }
 
-/// The text of a simple-content element (children must be text only).
-pub(crate) fn simple_text<T: XmlValue>(node: Node<'_, '_>) -> Result<T, Error> {
-    let mut text: Cow<'_, str> = Cow::Borrowed("");
-    for c in node.children() {
-        if c.is_element() {
-            return Err(Error::invalid(Problem::ChildElements));
+fn attr_value<T: XmlValue>(node: &Node<'_, '_>, name: &'static str) -> Result<Option<T>, Error> {
+    for a in node.start.attributes() {
+        let a = a.map_err(xml_error)?;
+        if a.key.0 == name {
+            let v = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(xml_error)?;
+            return T::parse_xml(&v)
+                .map(Some)
+                .map_err(|e| Error::invalid(Problem::Value(e)).at_attr(name));
         }
-        if c.is_text()
-            && let Some(t) = c.text()
-        {
-            if text.is_empty() {
-                text = Cow::Borrowed(t);
-            } else {
-                text.to_mut().push_str(t);
+    }
+    Ok(None)
+}
+
+pub(crate) fn attr<T: XmlValue>(node: &Node<'_, '_>, name: &'static str) -> Result<T, Error> {
+    attr_value(node, name)?.ok_or_else(|| Error::invalid(Problem::MissingAttribute).at_attr(name))
+}
+
+#[allow(dead_code)] // FA(3) declares no optional attribute; kept for schema updates
+pub(crate) fn attr_opt<T: XmlValue>(
+    node: &Node<'_, '_>,
+    name: &'static str,
+) -> Result<Option<T>, Error> {
+    attr_value(node, name)
+}
+
+/// The text of a simple-content element (children must be text only). Consumes the element.
+pub(crate) fn simple_text<T: XmlValue>(node: Node<'_, '_>) -> Result<T, Error> {
+    if node.empty {
+        return T::parse_xml("").map_err(|e| Error::invalid(Problem::Value(e)));
+    }
+    let r = node.r;
+    let mut text: Cow<'_, str> = Cow::Borrowed("");
+    loop {
+        let piece = match r.read_event().map_err(xml_error)? {
+            Event::Text(t) => t.xml10_content(),
+            Event::CData(t) => t.xml10_content(),
+            Event::GeneralRef(g) => {
+                let c = resolve_ref(&g)?;
+                text.to_mut().push(c);
+                continue;
             }
+            Event::End(_) => break,
+            Event::Start(_) | Event::Empty(_) => {
+                return Err(Error::invalid(Problem::ChildElements));
+            }
+            Event::Comment(_) | Event::PI(_) => continue,
+            Event::Decl(_) | Event::DocType(_) => {
+                return Err(Error::Xml(
+                    "an XML declaration or DTD inside an element".to_owned(),
+                ));
+            }
+            Event::Eof => return Err(eof_error()),
+        };
+        if text.is_empty() {
+            text = piece;
+        } else {
+            text.to_mut().push_str(&piece);
         }
     }
     T::parse_xml(&text).map_err(|e| Error::invalid(Problem::Value(e)))
 }
 
 pub(crate) fn simple_from_node<T: XmlValue>(node: Node<'_, '_>) -> Result<T, Error> {
-    check_attrs(node, &[])?;
+    check_attrs(&node, &[])?;
     simple_text(node)
-}
-
-pub(crate) fn attr<T: XmlValue>(node: Node<'_, '_>, name: &'static str) -> Result<T, Error> {
-    match node.attribute(name) {
-        Some(v) => T::parse_xml(v).map_err(|e| Error::invalid(Problem::Value(e)).at_attr(name)),
-        None => Err(Error::invalid(Problem::MissingAttribute).at_attr(name)),
-    }
-}
-
-#[allow(dead_code)] // FA(3) declares no optional attribute; kept for schema updates
-pub(crate) fn attr_opt<T: XmlValue>(
-    node: Node<'_, '_>,
-    name: &'static str,
-) -> Result<Option<T>, Error> {
-    match node.attribute(name) {
-        Some(v) => T::parse_xml(v)
-            .map(Some)
-            .map_err(|e| Error::invalid(Problem::Value(e)).at_attr(name)),
-        None => Ok(None),
-    }
 }
 
 impl Error {
@@ -707,72 +829,156 @@ pub(crate) fn fixed_value(
     }
 }
 
-fn display_name(n: Node<'_, '_>) -> String {
-    match n.tag_name().namespace() {
-        Some(ns) if ns == crate::NAMESPACE => n.tag_name().name().to_owned(),
-        Some(ns) => format!("{{{ns}}}{}", n.tag_name().name()),
-        None => format!("{{}}{}", n.tag_name().name()),
-    }
+/// What comes next among an element's children.
+enum Next<'i> {
+    /// A child element's start tag (already read).
+    Child {
+        start: BytesStart<'i>,
+        empty: bool,
+        ns: Ns,
+        /// The local name's byte range in `start` (found once: `peek` runs for every optional
+        /// field).
+        local: (usize, usize),
+    },
+    /// The parent's end tag (already read).
+    End,
+    /// Reading on failed; the error is reported by the next `one`/`many`/`finish`.
+    Failed(Error),
+    /// The child was handed out and has consumed its content: read on before peeking.
+    Taken,
 }
 
-/// Walks the child elements of one element in document order.
-pub(crate) struct Cursor<'a, 'i> {
-    next: Option<Node<'a, 'i>>,
-    /// Local name of `next` when in the FA(3) namespace, `{foreign}` otherwise (computed once per
-    /// element: `peek` is called for every optional field).
-    name: Option<&'a str>,
-}
-
-fn fa_name<'a>(n: Option<Node<'a, '_>>) -> Option<&'a str> {
-    let n = n?;
-    let tn = n.tag_name();
-    if tn.namespace() == Some(crate::NAMESPACE) {
-        Some(tn.name())
-    } else {
-        Some("{foreign}")
-    }
-}
-
-impl<'a, 'i> Cursor<'a, 'i> {
-    pub(crate) fn new(parent: Node<'a, 'i>) -> Result<Self, Error> {
-        let mut first = None;
-        for c in parent.children() {
-            if c.is_element() {
-                if first.is_none() {
-                    first = Some(c);
-                }
-            } else if c.is_text() && !trim_xml(c.text().unwrap_or("")).is_empty() {
-                return Err(Error::invalid(Problem::Text));
-            }
+impl<'i> Next<'i> {
+    fn child(start: BytesStart<'i>, empty: bool, ns: Ns) -> Self {
+        let q = start.name().into_inner();
+        let local = (q.find(':').map_or(0, |i| i + 1), q.len());
+        Self::Child {
+            start,
+            empty,
+            ns,
+            local,
         }
-        Ok(Self {
-            next: first,
-            name: fa_name(first),
-        })
+    }
+}
+
+/// Walks the child elements of one element in document order, one start tag of lookahead.
+pub(crate) struct Cursor<'p, 'i> {
+    r: &'p mut Reader<'i>,
+    next: Next<'i>,
+}
+
+const FOREIGN: &str = "{foreign}";
+
+impl<'p, 'i> Cursor<'p, 'i> {
+    /// Starts on the content of `node` (its attributes must have been checked already).
+    pub(crate) fn new(node: Node<'p, 'i>) -> Result<Self, Error> {
+        let mut c = Self {
+            r: node.r,
+            next: if node.empty { Next::End } else { Next::Taken },
+        };
+        c.advance();
+        Ok(c)
     }
 
-    /// Local name of the next child element when it is in the FA(3) namespace.
-    pub(crate) fn peek(&self) -> Option<&'a str> {
-        self.name
+    /// Reads up to the next child's start tag or the parent's end tag.
+    fn advance(&mut self) {
+        if !matches!(self.next, Next::Taken) {
+            return;
+        }
+        self.next = loop {
+            let ev = match self.r.read_resolved_event() {
+                Ok((res, ev @ (Event::Start(_) | Event::Empty(_)))) => match classify(&res) {
+                    Ok(ns) => (ev, ns),
+                    Err(e) => break Next::Failed(e),
+                },
+                Ok((_, ev)) => (ev, Ns::None),
+                Err(e) => break Next::Failed(xml_error(e)),
+            };
+            match ev {
+                (Event::Start(start), ns) => break Next::child(start, false, ns),
+                (Event::Empty(start), ns) => break Next::child(start, true, ns),
+                (Event::End(_), _) => break Next::End,
+                (Event::Text(t), _) if is_xml_ws(&t) => {}
+                (Event::CData(t), _) if is_xml_ws(&t) => {}
+                (Event::GeneralRef(g), _) => match resolve_ref(&g) {
+                    Ok(' ' | '\t' | '\n' | '\r') => {}
+                    Ok(_) => break Next::Failed(Error::invalid(Problem::Text)),
+                    Err(e) => break Next::Failed(e),
+                },
+                (Event::Text(_) | Event::CData(_), _) => {
+                    break Next::Failed(Error::invalid(Problem::Text));
+                }
+                (Event::Comment(_) | Event::PI(_), _) => {}
+                (Event::Decl(_) | Event::DocType(_), _) => {
+                    break Next::Failed(Error::Xml(
+                        "an XML declaration or DTD inside an element".to_owned(),
+                    ));
+                }
+                (Event::Eof, _) => break Next::Failed(eof_error()),
+            }
+        };
+    }
+
+    /// Local name of the next child element when it is in the FA(3) namespace
+    /// (`{foreign}` for one in another namespace, `None` at the end).
+    pub(crate) fn peek(&self) -> Option<&str> {
+        match &self.next {
+            Next::Child {
+                start,
+                ns: Ns::Fa,
+                local: (a, b),
+                ..
+            } => start.get(*a..*b),
+            Next::Child { .. } => Some(FOREIGN),
+            _ => None,
+        }
     }
 
     fn found(&self) -> Option<String> {
-        self.next.map(display_name)
+        match &self.next {
+            Next::Child { start, ns, .. } => {
+                let local = start.local_name().into_inner();
+                Some(match ns {
+                    Ns::Fa => local.to_owned(),
+                    Ns::None => format!("{{}}{local}"),
+                    Ns::Other(n) => format!("{{{n}}}{local}"),
+                })
+            }
+            _ => None,
+        }
     }
 
-    fn take(&mut self) -> Option<Node<'a, 'i>> {
-        let n = self.next?;
-        self.next = n.next_sibling_element();
-        self.name = fa_name(self.next);
-        Some(n)
+    /// The error reading on failed with, if it did.
+    fn failed(&mut self) -> Option<Error> {
+        if let Next::Failed(_) = self.next {
+            match std::mem::replace(&mut self.next, Next::End) {
+                Next::Failed(e) => return Some(e),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    fn take<T: XmlElement>(&mut self) -> Result<T, Error> {
+        match std::mem::replace(&mut self.next, Next::Taken) {
+            Next::Child { start, empty, .. } => {
+                let v = T::from_node(Node::new(self.r, start, empty));
+                self.advance();
+                v
+            }
+            other => {
+                self.next = other;
+                Err(Error::invalid(Problem::Missing { found: None }))
+            }
+        }
     }
 
     pub(crate) fn one<T: XmlElement>(&mut self, name: &'static str) -> Result<T, Error> {
+        if let Some(e) = self.failed() {
+            return Err(e);
+        }
         if self.peek() == Some(name) {
-            match self.take() {
-                Some(n) => T::from_node(n).map_err(|e| e.at(name, None)),
-                None => Err(Error::invalid(Problem::Missing { found: None }).at(name, None)),
-            }
+            self.take().map_err(|e| e.at(name, None))
         } else {
             Err(Error::invalid(Problem::Missing {
                 found: self.found(),
@@ -784,6 +990,8 @@ impl<'a, 'i> Cursor<'a, 'i> {
     pub(crate) fn opt<T: XmlElement>(&mut self, name: &'static str) -> Result<Option<T>, Error> {
         if self.peek() == Some(name) {
             self.one(name).map(Some)
+        } else if let Some(e) = self.failed() {
+            Err(e)
         } else {
             Ok(None)
         }
@@ -797,8 +1005,11 @@ impl<'a, 'i> Cursor<'a, 'i> {
     ) -> Result<Vec<T>, Error> {
         let mut v = Vec::new();
         while self.peek() == Some(name) {
-            let Some(n) = self.take() else { break };
-            v.push(T::from_node(n).map_err(|e| e.at(name, Some(v.len() + 1)))?);
+            let x = self.take().map_err(|e| e.at(name, Some(v.len() + 1)))?;
+            v.push(x);
+        }
+        if let Some(e) = self.failed() {
+            return Err(e);
         }
         if v.len() < min {
             if v.is_empty() {
@@ -823,19 +1034,23 @@ impl<'a, 'i> Cursor<'a, 'i> {
         Ok(v)
     }
 
-    pub(crate) fn expected(&self, names: &[&'static str]) -> Error {
+    pub(crate) fn expected(&mut self, names: &[&'static str]) -> Error {
+        if let Some(e) = self.failed() {
+            return e;
+        }
         Error::invalid(Problem::ExpectedOneOf {
             expected: names.to_vec(),
             found: self.found(),
         })
     }
 
-    pub(crate) fn finish(self) -> Result<(), Error> {
-        match self.next {
+    pub(crate) fn finish(mut self) -> Result<(), Error> {
+        if let Some(e) = self.failed() {
+            return Err(e);
+        }
+        match self.found() {
             None => Ok(()),
-            Some(n) => Err(Error::invalid(Problem::Unexpected {
-                found: display_name(n),
-            })),
+            Some(found) => Err(Error::invalid(Problem::Unexpected { found })),
         }
     }
 }
