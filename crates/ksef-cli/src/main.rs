@@ -1,42 +1,65 @@
 //! `ksef` — the command-line program of ksef-rs.
 //!
-//! Exit codes (documented in `ksef --help`):
+//! Exit codes (documented in `ksef --help` and docs/errors-and-retries.md):
 //! - 0 — success;
 //! - 1 — the operation failed (KSeF or the simulator refused it, or a step did not complete);
 //! - 2 — usage error (unknown flag, missing argument);
-//! - 3 — invalid input (a NIP or KSeF number that does not validate, an unreadable file).
+//! - 3 — invalid input (a NIP or KSeF number that does not validate, an unreadable file or key,
+//!   a wrong password);
+//! - 4 — authentication needed (no such profile, the login expired or was revoked);
+//! - 5 — KSeF unreachable (connection refused, timeout, TLS failure).
 
 // A command-line program prints to its user: stdout for results, stderr for progress and errors.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod auth_cmd;
+mod cert_cmd;
 mod demo;
+mod error;
+mod profile;
+mod qr_cmd;
+mod send_cmd;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use ksef_model::{KsefNumber, Nip};
 
-/// Exit code: the operation failed.
-const EXIT_FAILED: u8 = 1;
-/// Exit code: the input did not validate.
-const EXIT_INVALID_INPUT: u8 = 3;
+pub use error::{CliError, EXIT_FAILED, EXIT_INVALID_INPUT};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "ksef",
     version,
-    about = "KSeF 2.0 from the shell: demo, local simulator, identifiers",
-    after_help = "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 invalid input."
+    about = "KSeF 2.0 from the shell: log in, send invoices, UPO, QR codes, certificates, a local simulator",
+    after_help = "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 invalid input \
+(bad NIP, unreadable file or key, wrong password), 4 authentication needed (unknown profile, \
+expired or revoked login), 5 KSeF unreachable."
 )]
 struct Cli {
-    /// Machine-readable JSON on stdout (progress and logs go to stderr).
-    #[arg(long, global = true)]
-    json: bool,
-    /// More log output on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Machine-readable JSON on stdout (progress and logs go to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log output on stderr (-v info, -vv debug, -vvv trace; KSEF_LOG takes an env-filter).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// KSeF environment: test, demo, prod or an API base URL (e.g. a simulator's
+    /// http://127.0.0.1:8787/v2). Default: the profile's, else test.
+    #[arg(long, global = true, env = "KSEF_ENV")]
+    pub env: Option<String>,
+    /// The saved login to use (see `ksef auth login`).
+    #[arg(long, global = true, env = "KSEF_PROFILE", default_value = "default")]
+    pub profile: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -46,10 +69,31 @@ enum Command {
     Demo {
         /// Directory the UPO receipts are written to.
         #[arg(long, default_value = "ksef-demo")]
-        out: std::path::PathBuf,
+        out: PathBuf,
         /// The NIP to act for (a random valid one by default).
         #[arg(long)]
         nip: Option<String>,
+    },
+    /// Log in and out; logins are kept as named profiles.
+    Auth {
+        #[command(subcommand)]
+        command: auth_cmd::AuthCommand,
+    },
+    /// Send invoice files in one online session; prints the KSeF number of each.
+    Send(send_cmd::SendArgs),
+    /// The status of a session, or of one invoice in it.
+    Status(send_cmd::StatusArgs),
+    /// Download a UPO: of one invoice (by KSeF number or reference) or of a whole session.
+    Upo(send_cmd::UpoArgs),
+    /// Offline QR codes: KOD I (invoice) and KOD II (issuer certificate) as SVG or PNG.
+    Qr {
+        #[command(subcommand)]
+        command: qr_cmd::QrCommand,
+    },
+    /// Certificates: self-signed test certificates and certificate signing requests.
+    Cert {
+        #[command(subcommand)]
+        command: cert_cmd::CertCommand,
     },
     /// The local KSeF simulator.
     Sim {
@@ -116,29 +160,46 @@ enum KsefNumberCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let g = cli.global;
     match cli.command {
-        // Fast paths: no async runtime, no TLS, no keys.
-        Command::Nip { command } => nip(command, cli.json),
-        Command::KsefNumber { command } => ksef_number(command, cli.json),
+        // Fast paths: no logging set-up, no async runtime, no TLS, no keys.
+        Command::Nip { command } => nip(command, g.json),
+        Command::KsefNumber { command } => ksef_number(command, g.json),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ksef", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Command::Demo { out, nip } => run_async(demo::run(out, nip, cli.json)),
-        Command::Sim { command } => match command {
-            SimCommand::Serve {
-                bind,
-                seed,
-                public_url,
-            } => run_async(serve(bind, seed, public_url)),
-        },
+        Command::Cert { command } => report(cert_cmd::run(command, &g)),
+        Command::Qr { command } => report(qr_cmd::run(command, &g)),
+        command => {
+            init_logging(g.verbose);
+            match command {
+                Command::Demo { out, nip } => run_async(demo::run(out, nip, g.json)),
+                Command::Auth { command } => run_async(auth_cmd::run(command, g)),
+                Command::Send(args) => run_async(send_cmd::send(args, g)),
+                Command::Status(args) => run_async(send_cmd::status(args, g)),
+                Command::Upo(args) => run_async(send_cmd::upo(args, g)),
+                Command::Sim { command } => match command {
+                    SimCommand::Serve {
+                        bind,
+                        seed,
+                        public_url,
+                    } => run_async(serve(bind, seed, public_url)),
+                },
+                Command::Nip { .. }
+                | Command::KsefNumber { .. }
+                | Command::Completions { .. }
+                | Command::Cert { .. }
+                | Command::Qr { .. } => ExitCode::SUCCESS,
+            }
+        }
     }
 }
 
 fn init_logging(verbose: u8) {
+    // Without -v, stderr carries only the one-line error (retries and warnings need -v).
     let level = match verbose {
-        0 => "warn",
+        0 => "off",
         1 => "info",
         2 => "debug",
         _ => "trace",
@@ -149,6 +210,17 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Reports a synchronous command's outcome: errors become one line on stderr.
+fn report(result: Result<(), CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ksef: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
 }
 
 /// Run an async command on a fresh runtime; errors become one line on stderr.
@@ -166,39 +238,7 @@ where
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    match runtime.block_on(fut) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ksef: {}", e.message);
-            ExitCode::from(e.code)
-        }
-    }
-}
-
-/// An error to report on stderr with the exit code it maps to.
-#[derive(Debug)]
-pub struct CliError {
-    /// Exit code.
-    pub code: u8,
-    /// One line saying what is wrong and what to do.
-    pub message: String,
-}
-
-impl CliError {
-    /// The operation failed.
-    pub fn failed(message: impl Into<String>) -> Self {
-        Self {
-            code: EXIT_FAILED,
-            message: message.into(),
-        }
-    }
-    /// The input did not validate.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            code: EXIT_INVALID_INPUT,
-            message: message.into(),
-        }
-    }
+    report(runtime.block_on(fut))
 }
 
 async fn serve(

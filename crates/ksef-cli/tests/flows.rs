@@ -1,0 +1,660 @@
+//! The `ksef` binary against an in-process simulator over real HTTP: profiles, login kinds,
+//! send, status, UPO, certificates, QR codes, and the bad-input paths with their exit codes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns may unwrap
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// The Ministry's FA(3) template with `#nip#` and `#invoice_number#` placeholders.
+const TEMPLATE: &str = include_str!("../../../fixtures/invoices/invoice-template-fa-3.xml");
+
+/// A simulator on its own runtime, a config dir, and a NIP; dropped at the end of a test.
+struct Env {
+    _rt: tokio::runtime::Runtime,
+    url: String,
+    config: tempfile::TempDir,
+    nip: String,
+}
+
+impl Env {
+    fn start() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sim = rt.block_on(ksef_sim::Simulator::builder().start()).unwrap();
+        let url = sim.base_url();
+        // Keep the simulator running for the runtime's lifetime.
+        rt.spawn(async move {
+            std::future::pending::<()>().await;
+            drop(sim);
+        });
+        let nip = ksef_model::Nip::random(&mut rand::rng()).to_string();
+        Self {
+            _rt: rt,
+            url,
+            config: tempfile::tempdir().unwrap(),
+            nip,
+        }
+    }
+
+    /// `ksef` pointed at the simulator (KSEF_ENV; `--env` overrides it) with the config dir set and no ambient KSEF_* variables.
+    fn ksef(&self) -> Command {
+        let mut c = Command::cargo_bin("ksef").unwrap();
+        c.env_remove("KSEF_ENV")
+            .env_remove("KSEF_PROFILE")
+            .env_remove("KSEF_TOKEN")
+            .env("KSEF_CONFIG_DIR", self.config.path())
+            .env("KSEF_ENV", &self.url);
+        c
+    }
+
+    fn login_test_certificate(&self, profile: &str) {
+        self.ksef()
+            .args(["auth", "login", "--test-certificate", "--nip", &self.nip])
+            .args(["--profile", profile])
+            .assert()
+            .success();
+    }
+
+    fn invoice(&self, dir: &Path, number: &str) -> PathBuf {
+        let today = time::OffsetDateTime::now_utc().date();
+        let xml = TEMPLATE
+            .replace("#nip#", &self.nip)
+            .replace("#invoice_number#", number)
+            .replace("<P_1>2025-09-01</P_1>", &format!("<P_1>{today}</P_1>"));
+        let path = dir.join(format!("{number}.xml"));
+        std::fs::write(&path, xml).unwrap();
+        path
+    }
+}
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn login_status_refresh_logout_with_a_test_certificate() {
+    let env = Env::start();
+    let out = env
+        .ksef()
+        .args([
+            "--json",
+            "auth",
+            "login",
+            "--test-certificate",
+            "--nip",
+            &env.nip,
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let v = json(&out);
+    assert_eq!(v["profile"], "default");
+    assert_eq!(v["nip"], env.nip.as_str());
+    assert_eq!(v["method"], "test-certificate");
+    assert_eq!(v["env"], env.url.as_str());
+
+    // The profile file holds the tokens and is private.
+    let file = env.config.path().join("profiles/default.json");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(saved["auth"]["refreshToken"].as_str().unwrap().len() > 20);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "profile mode {mode:o}");
+    }
+
+    let v = json(
+        env.ksef()
+            .args(["--json", "auth", "status"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["active"], true);
+    let before = v["accessValidUntil"].as_str().unwrap().to_owned();
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let v = json(
+        env.ksef()
+            .args(["--json", "auth", "refresh"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_ne!(
+        v["accessValidUntil"].as_str().unwrap(),
+        before,
+        "refreshed and saved"
+    );
+
+    let v = json(
+        env.ksef()
+            .args(["--json", "auth", "list"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["profiles"][0]["profile"], "default");
+
+    let v = json(
+        env.ksef()
+            .args(["--json", "auth", "logout"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["revoked"], true);
+    assert!(!file.exists());
+    env.ksef()
+        .args(["auth", "status"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("ksef auth login"));
+}
+
+#[test]
+fn cert_test_then_xades_login_send_status_upo() {
+    let env = Env::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    env.ksef()
+        .args(["cert", "test", "--nip", &env.nip, "--cert-out"])
+        .arg(&cert)
+        .arg("--key-out")
+        .arg(&key)
+        .assert()
+        .success();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    env.ksef()
+        .args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--profile",
+            "seal",
+            "--cert",
+        ])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("xades"));
+
+    let a = env.invoice(dir.path(), "CLI-1");
+    let b = env.invoice(dir.path(), "CLI-2");
+    let upo_dir = dir.path().join("upo");
+    let out = env
+        .ksef()
+        .args(["--json", "--profile", "seal", "send", "--upo-dir"])
+        .arg(&upo_dir)
+        .arg(&a)
+        .arg(&b)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let v = json(&out);
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["failed"], 0);
+    let session = v["sessionReferenceNumber"].as_str().unwrap().to_owned();
+    let first = &v["invoices"][0];
+    let ksef_number = first["ksefNumber"].as_str().unwrap().to_owned();
+    let invoice_ref = first["referenceNumber"].as_str().unwrap().to_owned();
+    assert!(ksef_number.starts_with(&env.nip));
+    let upo = std::fs::read_to_string(first["upo"].as_str().unwrap()).unwrap();
+    assert!(upo.contains(&ksef_number));
+    assert_eq!(v["sessionUpo"].as_array().unwrap().len(), 1);
+
+    // Session status and invoice status.
+    let v = json(
+        env.ksef()
+            .args(["--json", "--profile", "seal", "status", &session])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["status"]["code"], 200);
+    assert_eq!(v["successfulInvoiceCount"], 2);
+    env.ksef()
+        .args([
+            "--profile",
+            "seal",
+            "status",
+            &session,
+            "--invoice",
+            &invoice_ref,
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&ksef_number));
+
+    // UPO by KSeF number to stdout, by reference to a file, the session UPO to a directory.
+    env.ksef()
+        .args([
+            "--profile",
+            "seal",
+            "upo",
+            "--session",
+            &session,
+            "--ksef-number",
+            &ksef_number,
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&ksef_number));
+    let by_ref = dir.path().join("by-ref.xml");
+    env.ksef()
+        .args([
+            "--profile",
+            "seal",
+            "upo",
+            "--session",
+            &session,
+            "--invoice",
+            &invoice_ref,
+            "-o",
+        ])
+        .arg(&by_ref)
+        .assert()
+        .success();
+    assert!(
+        std::fs::read_to_string(&by_ref)
+            .unwrap()
+            .contains(&ksef_number)
+    );
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "--profile",
+                "seal",
+                "upo",
+                "--session",
+                &session,
+                "-o",
+            ])
+            .arg(dir.path().join("session-upo"))
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["files"].as_array().unwrap().len(), 1);
+
+    // KOD I for the accepted invoice, NIP and date read from the XML.
+    let svg = dir.path().join("kod1.svg");
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "qr",
+                "invoice",
+                "--ksef-number",
+                &ksef_number,
+                "-o",
+            ])
+            .arg(&svg)
+            .arg(&a)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let url = v["url"].as_str().unwrap();
+    assert!(url.contains(&format!("/invoice/{}/", env.nip)), "{url}");
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains(&ksef_number)
+    );
+}
+
+#[test]
+fn a_rejected_invoice_exits_1_and_reports_the_file() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<Faktura>not FA(3)</Faktura>").unwrap();
+    let out = env
+        .ksef()
+        .args(["--json", "send"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let v = json(&out);
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["invoices"][0]["ok"], false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rejected"));
+}
+
+#[test]
+fn token_is_read_from_the_environment_or_stdin() {
+    let env = Env::start();
+    // No token anywhere: exit 3 before any network call.
+    env.ksef()
+        .args(["auth", "login", "--token", "--nip", &env.nip])
+        .write_stdin("")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("KSEF_TOKEN"));
+    // A token KSeF does not know: authentication fails (exit 1), nothing saved.
+    env.ksef()
+        .args(["auth", "login", "--token", "--nip", &env.nip])
+        .write_stdin("20251010-EC-0000000000-0000000000-00|nip-5265877635|0000\n")
+        .assert()
+        .failure()
+        .stderr(predicate::str::starts_with("ksef: "));
+    assert!(!env.config.path().join("profiles/default.json").exists());
+}
+
+#[test]
+fn cert_csr_for_a_person_and_a_seal() {
+    let env = Env::start();
+    let dir = tempfile::tempdir().unwrap();
+    let v = json(
+        env.ksef()
+            .current_dir(dir.path())
+            .args([
+                "--json",
+                "cert",
+                "csr",
+                "--given-name",
+                "Jan",
+                "--surname",
+                "Kowalski",
+                "--pesel",
+                "80010112340",
+            ])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert!(v["subject"].as_str().unwrap().contains("PNOPL-80010112340"));
+    let csr = std::fs::read_to_string(dir.path().join("ksef.csr")).unwrap();
+    assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+    // Reusing a key: no new key file.
+    let v = json(
+        env.ksef()
+            .current_dir(dir.path())
+            .args([
+                "--json",
+                "cert",
+                "csr",
+                "--nip",
+                &env.nip,
+                "--key",
+                "ksef-key.pem",
+                "--out",
+                "seal.csr",
+            ])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert!(v["key"].is_null());
+    assert!(
+        v["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("VATPL-{}", env.nip))
+    );
+}
+
+#[test]
+fn bad_input_gives_one_line_and_a_documented_exit_code() {
+    let env = Env::start();
+    let dir = tempfile::tempdir().unwrap();
+    let one_line = |out: &std::process::Output| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("ksef: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+
+    // Unknown profile: 4.
+    let out = env
+        .ksef()
+        .args([
+            "--profile",
+            "nobody",
+            "status",
+            "20250626-SO-2F14610000-242991F8C9-B4",
+        ])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    one_line(&out);
+    // Invalid profile name: 3.
+    env.ksef()
+        .args(["--profile", "../x", "auth", "status"])
+        .assert()
+        .code(3);
+    // Invalid NIP: 3.
+    let out = env
+        .ksef()
+        .args(["auth", "login", "--test-certificate", "--nip", "123"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    one_line(&out);
+    // Missing certificate file: 3.
+    let out = env
+        .ksef()
+        .args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--cert",
+            "/no/such/cert.pem",
+            "--key",
+            "/no/such/key.pem",
+        ])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    one_line(&out);
+    // Unreadable (garbage) key: 3.
+    let cert = dir.path().join("c.pem");
+    let key = dir.path().join("k.pem");
+    env.ksef()
+        .args(["cert", "test", "--nip", &env.nip, "--cert-out"])
+        .arg(&cert)
+        .arg("--key-out")
+        .arg(&key)
+        .assert()
+        .success();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let out = env
+        .ksef()
+        .args(["auth", "login", "--nip", &env.nip, "--cert"])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&garbage)
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    one_line(&out);
+    // Keys and bundles of ksef-crypto's tests (password test1234).
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ksef-crypto/tests/data");
+    // Wrong PKCS#12 password: 3.
+    let out = env
+        .ksef()
+        .env("P12_PW", "definitely-wrong")
+        .args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--key-password-env",
+            "P12_PW",
+            "--pkcs12",
+        ])
+        .arg(data.join("p256-personal.p12"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("password"))
+        .get_output()
+        .clone();
+    one_line(&out);
+    // Encrypted key without a password: 3, naming the flag to use.
+    let out = env
+        .ksef()
+        .args(["auth", "login", "--nip", &env.nip, "--cert"])
+        .arg(&cert)
+        .arg("--key")
+        .arg(data.join("p256.pkcs8.enc.pem"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("--key-password-env"))
+        .get_output()
+        .clone();
+    one_line(&out);
+    // Wrong key password: 3.
+    env.ksef()
+        .env("KEY_PW", "wrong")
+        .args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--key-password-env",
+            "KEY_PW",
+            "--cert",
+        ])
+        .arg(&cert)
+        .arg("--key")
+        .arg(data.join("p256.pkcs8.enc.pem"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("wrong password"));
+    // Right password, but the key is not the certificate's: 3.
+    env.ksef()
+        .env("KEY_PW", "test1234")
+        .args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--key-password-env",
+            "KEY_PW",
+            "--cert",
+        ])
+        .arg(&cert)
+        .arg("--key")
+        .arg(data.join("p256.pkcs8.enc.pem"))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("does not match"));
+    // Missing invoice file: 3, before a login is even needed.
+    env.login_test_certificate("default");
+    let out = env
+        .ksef()
+        .args(["send", "/no/such/invoice.xml"])
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    one_line(&out);
+    // Password variable not set: 3.
+    env.ksef()
+        .args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--key-password-env",
+            "KSEF_CLI_NO_SUCH_VAR",
+            "--cert",
+        ])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("KSEF_CLI_NO_SUCH_VAR"));
+    // Test certificate on production: refused before any network call, 3.
+    env.ksef()
+        .args([
+            "--env",
+            "prod",
+            "--profile",
+            "p",
+            "auth",
+            "login",
+            "--test-certificate",
+            "--nip",
+            &env.nip,
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("TEST"));
+    // Using a profile against another environment: 4.
+    env.ksef()
+        .args(["--env", "prod", "auth", "status"])
+        .assert()
+        .code(4);
+}
+
+#[test]
+fn server_down_exits_5() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("ksef")
+        .unwrap()
+        .env("KSEF_CONFIG_DIR", config.path())
+        .args([
+            "--env",
+            &format!("http://127.0.0.1:{port}/v2"),
+            "auth",
+            "login",
+            "--test-certificate",
+            "--nip",
+            "5265877635",
+        ])
+        .assert()
+        .code(5)
+        .get_output()
+        .clone();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("could not connect"), "{err}");
+}
