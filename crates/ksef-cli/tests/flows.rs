@@ -658,3 +658,83 @@ fn server_down_exits_5() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("could not connect"), "{err}");
 }
+
+#[test]
+fn qr_codes_kod1_and_kod2_as_svg_and_png() {
+    let env = Env::start();
+    let dir = tempfile::tempdir().unwrap();
+    let invoice = env.invoice(dir.path(), "QR-1");
+    // KOD I for an offline invoice (no KSeF number yet), PNG, on TEST's QR host.
+    let png = dir.path().join("kod1.png");
+    let v = json(
+        env.ksef()
+            .args([
+                "--json", "--env", "test", "qr", "invoice", "--format", "png", "-o",
+            ])
+            .arg(&png)
+            .arg(&invoice)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["code"], "KOD I");
+    let url = v["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "https://qr-test.ksef.mf.gov.pl/invoice/{}/",
+            env.nip
+        )),
+        "{url}"
+    );
+    assert!(
+        std::fs::read(&png)
+            .unwrap()
+            .starts_with(b"\x89PNG\r\n\x1a\n")
+    );
+
+    // KOD II signed with an (here: self-signed) offline certificate's key.
+    let cert = dir.path().join("offline.pem");
+    let key = dir.path().join("offline-key.pem");
+    env.ksef()
+        .args(["cert", "test", "--nip", &env.nip, "--cert-out"])
+        .arg(&cert)
+        .arg("--key-out")
+        .arg(&key)
+        .assert()
+        .success();
+    let svg = dir.path().join("kod2.svg");
+    let v = json(
+        env.ksef()
+            .args(["--json", "--env", "test", "qr", "cert", "--cert"])
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .arg("-o")
+            .arg(&svg)
+            .arg(&invoice)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["code"], "KOD II");
+    let url = v["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://qr-test.ksef.mf.gov.pl/certificate/Nip/"),
+        "{url}"
+    );
+    assert!(
+        std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains(">CERTYFIKAT</text>")
+    );
+
+    // An invoice without the fields and no flags: 3, saying which flag to give.
+    let bare = dir.path().join("bare.xml");
+    std::fs::write(&bare, "<Faktura/>").unwrap();
+    env.ksef()
+        .args(["qr", "invoice"])
+        .arg(&bare)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("--nip"));
+}
