@@ -184,7 +184,7 @@ pub(crate) fn list_sessions(inner: &Inner, req: &Req) -> Result<Response, ApiErr
     let mut items: Vec<_> = st
         .sessions
         .values()
-        .filter(|s| kind == "Online" && s.context == caller.context)
+        .filter(|s| (kind == "Batch") == s.batch.is_some() && s.context == caller.context)
         .filter(|s| all || s.subject == caller.subject)
         .filter(|s| statuses.is_empty() || statuses.contains(&common_status(s.status.code)))
         .filter(|s| reference.is_none_or(|r| s.reference == r))

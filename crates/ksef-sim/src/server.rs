@@ -68,6 +68,8 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::TestdataUnblockContext,
     OperationId::ListSessions,
     // Batch sessions (batch.rs):
+    OperationId::OpenBatchSession,
+    OperationId::CloseBatchSession,
     // Invoice retrieval: metadata query, exports (invoices.rs):
     // Permissions (permissions.rs):
     // KSeF certificates (certificates.rs):
@@ -471,6 +473,11 @@ async fn handle(
     path: &str,
 ) -> Result<Response, ApiError> {
     if let Some(rest) = path.strip_prefix("/storage/") {
+        if parts.method == HttpMethod::PUT
+            && let Some(part) = rest.strip_prefix("batch/")
+        {
+            return crate::batch::upload_part(inner, part, &parts.headers, body, now).await;
+        }
         if parts.method != HttpMethod::GET {
             return Err(ApiError::NotFound);
         }

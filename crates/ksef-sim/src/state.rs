@@ -172,6 +172,8 @@ pub(crate) struct Invoice {
     pub upo: Option<Vec<u8>>,
     /// Download token of the invoice UPO.
     pub upo_token: Option<String>,
+    /// The file name inside the batch archive (`invoiceFileName`; batch sessions only).
+    pub file_name: Option<String>,
 }
 
 /// One page of a session UPO.
@@ -182,7 +184,7 @@ pub(crate) struct UpoPage {
     pub token: String,
 }
 
-/// An online session.
+/// An online or batch session.
 pub(crate) struct Session {
     pub reference: String,
     pub form: FormCode,
@@ -198,6 +200,8 @@ pub(crate) struct Session {
     pub subject: Ident,
     pub invoices: Vec<Invoice>,
     pub upo_pages: Vec<UpoPage>,
+    /// `Some` for a batch session: the declared archive and its uploaded parts.
+    pub batch: Option<crate::batch::BatchData>,
 }
 
 /// Where a presigned download URL points.

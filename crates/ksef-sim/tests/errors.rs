@@ -181,7 +181,8 @@ async fn unimplemented_operations_answer_501_and_the_list_is_explicit() {
         OPERATIONS.len(),
         implemented.join(", ")
     );
-    assert_eq!(implemented.len(), 40);
+    // Grows as the areas land (each area adds its operations); at least the first slice's 40.
+    assert!(implemented.len() >= 40, "{}", implemented.len());
     for op in OPERATIONS {
         if ksef_sim::IMPLEMENTED_OPERATIONS.contains(&op.id) {
             continue;
