@@ -24,7 +24,6 @@ pub use rust_decimal::Decimal;
 pub use time;
 pub use validate::Rule;
 
-use quick_xml::name::ResolveResult;
 use rt::XmlElement as _;
 
 impl model::TNrNip {
@@ -53,10 +52,10 @@ impl Faktura {
     pub fn from_xml(xml: &str) -> Result<Self, Error> {
         use quick_xml::events::Event;
         let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
-        let mut r = rt::reader(xml);
+        let mut r = rt::Reader::new(xml);
         // prolog: declaration, comments, processing instructions and whitespace up to the root
         let (start, empty) = loop {
-            let (res, ev) = r.read_resolved_event().map_err(rt::xml_error)?;
+            let (ns, ev) = r.next()?;
             let (start, empty) = match ev {
                 Event::Start(s) => (s, false),
                 Event::Empty(s) => (s, true),
@@ -70,44 +69,35 @@ impl Faktura {
                 Event::Eof => return Err(Error::Xml("the document has no root element".into())),
                 _ => return Err(Error::Xml("text before the root element".to_owned())),
             };
-            let local = start.local_name().into_inner();
-            match (res, local) {
-                (ResolveResult::Bound(ns), "Faktura") if ns.0 == NAMESPACE => {}
-                (ResolveResult::Bound(ns), _) if ns.0 == FA2_NS => {
+            let root = start.local_name().into_inner().to_owned();
+            match ns {
+                rt::Ns::Fa if root == "Faktura" => break (start, empty),
+                rt::Ns::Other(ns) if &*ns == FA2_NS => {
                     return Err(Error::WrongDocument(WrongDocument::Fa2));
                 }
-                (ResolveResult::Bound(ns), _) if ns.0 == FA_RR_NS => {
+                rt::Ns::Other(ns) if &*ns == FA_RR_NS => {
                     return Err(Error::WrongDocument(WrongDocument::FaRr));
                 }
-                (ResolveResult::Bound(ns), name)
-                    if ns.0.starts_with("urn:oasis:names:specification:ubl:") =>
-                {
-                    return Err(Error::WrongDocument(WrongDocument::Pef {
-                        root: name.to_owned(),
-                    }));
+                rt::Ns::Other(ns) if ns.starts_with("urn:oasis:names:specification:ubl:") => {
+                    return Err(Error::WrongDocument(WrongDocument::Pef { root }));
                 }
-                (ResolveResult::Unknown(p), _) => {
-                    return Err(Error::Xml(format!(
-                        "namespace prefix `{p}` is not declared"
-                    )));
-                }
-                (res, name) => {
-                    let namespace = match res {
-                        ResolveResult::Bound(ns) => ns.0.to_owned(),
-                        _ => String::new(),
+                ns => {
+                    let namespace = match ns {
+                        rt::Ns::Fa => NAMESPACE.to_owned(),
+                        rt::Ns::Other(ns) => ns.into(),
+                        rt::Ns::None => String::new(),
                     };
                     return Err(Error::WrongDocument(WrongDocument::Other {
                         namespace,
-                        root: name.to_owned(),
+                        root,
                     }));
                 }
             }
-            break (start, empty);
         };
         let f = Faktura::from_node(rt::Node::new(&mut r, start, empty))?;
         // epilogue: nothing but comments, processing instructions and whitespace
         loop {
-            match r.read_event().map_err(rt::xml_error)? {
+            match r.next()?.1 {
                 Event::Eof => return Ok(f),
                 Event::Comment(_) | Event::PI(_) => {}
                 Event::Text(t) if t.bytes().all(|b| b" \t\r\n".contains(&b)) => {}

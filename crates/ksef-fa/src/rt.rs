@@ -2,8 +2,8 @@
 //! the XML writer and the structural checker behind `validate`.
 //!
 //! Hand-written rather than built on a serde XML layer because quick-xml's serde ignores
-//! namespaces and cannot report field paths. The parser pulls events from quick-xml's
-//! namespace-aware `NsReader` and fills the model directly (no DOM: that stage alone cost more
+//! namespaces and cannot report field paths. The parser pulls events from quick-xml's raw
+//! reader, resolves namespaces itself (see [`Reader`]) and fills the model directly (no DOM: that stage alone cost more
 //! than the whole parse does now); the writer appends to one preallocated `String`.
 
 use std::borrow::Cow;
@@ -15,8 +15,6 @@ use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
 
 pub(crate) use crate::error::{Error, Problem, Segment, ValueError, ValueErrorKind};
 use quick_xml::events::{BytesRef, BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
 
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
@@ -615,18 +613,158 @@ pub(crate) fn escape_into(s: &str, out: &mut String, attr: bool) {
 
 // ------------------------------------------------------------------ parsing
 
-/// The streaming reader every parse runs on. quick-xml's `NsReader` resolves namespaces (its
-/// serde layer does not, hence no serde here); the generated code pulls events from it and fills
-/// the model directly, with no DOM in between.
-pub(crate) type Reader<'i> = NsReader<&'i [u8]>;
+/// The streaming reader every parse runs on: quick-xml's raw event reader plus namespace scopes
+/// kept here.
+///
+/// Not quick-xml's `NsReader`: it resolves the name of every start *and* end tag and scans every
+/// start tag's attributes for declarations, which made it alone take 1.5× the raw event reader
+/// on the bench invoice (more than roxmltree's whole DOM). Here a start tag without `xmlns` in
+/// its attribute text inherits its parent's scope, only start tags are resolved, and whether a
+/// binding is the FA(3) namespace is decided once, when it is declared.
+pub(crate) struct Reader<'i> {
+    r: quick_xml::Reader<&'i [u8]>,
+    /// In-scope declarations, innermost last.
+    bindings: Vec<Binding>,
+    /// Open elements.
+    depth: u32,
+    /// Bindings deeper than `depth` are dropped before the next event (after an end tag or an
+    /// empty-element tag, whose attributes may still be resolved until then).
+    pending_pop: bool,
+}
 
-pub(crate) fn reader(xml: &str) -> Reader<'_> {
-    let mut r = NsReader::from_str(xml);
-    let c = r.config_mut();
-    c.check_end_names = true;
-    c.check_comments = true;
-    c.expand_empty_elements = false;
-    r
+struct Binding {
+    depth: u32,
+    /// `""` for the default namespace.
+    prefix: Box<str>,
+    /// `""` undeclares (`xmlns=""`).
+    uri: Box<str>,
+    fa: bool,
+}
+
+/// Namespace of an element or attribute as seen by the parser.
+#[derive(Debug)]
+pub(crate) enum Ns {
+    Fa,
+    None,
+    Other(Box<str>),
+}
+
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+impl<'i> Reader<'i> {
+    pub(crate) fn new(xml: &'i str) -> Self {
+        let mut r = quick_xml::Reader::from_str(xml);
+        let c = r.config_mut();
+        c.check_end_names = true;
+        c.check_comments = true;
+        c.expand_empty_elements = false;
+        Self {
+            r,
+            bindings: Vec::new(),
+            depth: 0,
+            pending_pop: false,
+        }
+    }
+
+    /// The next event; for start and empty-element tags, the element's namespace.
+    pub(crate) fn next(&mut self) -> Result<(Ns, Event<'i>), Error> {
+        if self.pending_pop {
+            self.pending_pop = false;
+            while self.bindings.last().is_some_and(|b| b.depth > self.depth) {
+                self.bindings.pop();
+            }
+        }
+        let ev = self.r.read_event().map_err(xml_error)?;
+        let ns = match &ev {
+            Event::Start(s) => {
+                self.depth += 1;
+                self.declare(s)?;
+                self.element_ns(s)?
+            }
+            Event::Empty(s) => {
+                self.depth += 1;
+                self.declare(s)?;
+                let ns = self.element_ns(s)?;
+                self.depth -= 1;
+                self.pending_pop = true;
+                ns
+            }
+            Event::End(_) => {
+                self.depth = self.depth.saturating_sub(1);
+                self.pending_pop = true;
+                Ns::None
+            }
+            _ => Ns::None,
+        };
+        Ok((ns, ev))
+    }
+
+    fn declare(&mut self, s: &BytesStart<'_>) -> Result<(), Error> {
+        let raw = s.attributes_raw().as_bytes();
+        // most start tags have no attributes at all: skip the substring search for them
+        if raw.len() < 6 || !raw.windows(5).any(|w| w == b"xmlns") {
+            return Ok(());
+        }
+        for a in s.attributes() {
+            let a = a.map_err(xml_error)?;
+            let key = a.key.into_inner();
+            let prefix = match key.strip_prefix("xmlns") {
+                Some("") => "",
+                Some(p) if p.starts_with(':') => &p[1..],
+                _ => continue,
+            };
+            let uri = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(xml_error)?;
+            if !prefix.is_empty() && uri.is_empty() {
+                return Err(Error::Xml(format!(
+                    "namespace prefix `{prefix}` is declared with an empty URI"
+                )));
+            }
+            self.bindings.push(Binding {
+                depth: self.depth,
+                prefix: prefix.into(),
+                fa: uri == crate::NAMESPACE,
+                uri: uri.as_ref().into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, prefix: &str) -> Result<Ns, Error> {
+        match self.bindings.iter().rev().find(|b| &*b.prefix == prefix) {
+            Some(b) if b.fa => Ok(Ns::Fa),
+            Some(b) if b.uri.is_empty() => Ok(Ns::None),
+            Some(b) => Ok(Ns::Other(b.uri.clone())),
+            None if prefix.is_empty() => Ok(Ns::None),
+            None if prefix == "xml" => Ok(Ns::Other(XML_NS.into())),
+            None => Err(Error::Xml(format!(
+                "namespace prefix `{prefix}` is not declared"
+            ))),
+        }
+    }
+
+    fn element_ns(&self, s: &BytesStart<'_>) -> Result<Ns, Error> {
+        let q = s.name().into_inner();
+        match colon(q) {
+            None => self.lookup(""),
+            Some(i) => self.lookup(&q[..i]),
+        }
+    }
+
+    /// Namespace of an attribute name of the current start tag (no default namespace applies).
+    fn attribute_ns(&self, key: &str) -> Result<Ns, Error> {
+        match colon(key) {
+            None => Ok(Ns::None),
+            Some(i) => self.lookup(&key[..i]),
+        }
+    }
+}
+
+/// Position of the prefix separator in a qualified name (names are short: a byte loop beats
+/// the general `str::find`).
+fn colon(q: &str) -> Option<usize> {
+    q.bytes().position(|b| b == b':')
 }
 
 pub(crate) fn xml_error(e: impl std::fmt::Display) -> Error {
@@ -668,25 +806,6 @@ fn resolve_ref(r: &BytesRef<'_>) -> Result<char, Error> {
     }
 }
 
-/// Namespace of an element as seen by the parser.
-#[derive(Debug)]
-enum Ns {
-    Fa,
-    None,
-    Other(Box<str>),
-}
-
-fn classify(res: &ResolveResult<'_>) -> Result<Ns, Error> {
-    match res {
-        ResolveResult::Bound(ns) if ns.0 == crate::NAMESPACE => Ok(Ns::Fa),
-        ResolveResult::Bound(ns) => Ok(Ns::Other(ns.0.into())),
-        ResolveResult::Unbound => Ok(Ns::None),
-        ResolveResult::Unknown(p) => Err(Error::Xml(format!(
-            "namespace prefix `{p}` is not declared"
-        ))),
-    }
-}
-
 /// An element whose start tag has just been read: the content is next in the reader.
 pub(crate) struct Node<'p, 'i> {
     r: &'p mut Reader<'i>,
@@ -711,17 +830,14 @@ pub(crate) fn check_attrs(node: &Node<'_, '_>, allowed: &[&str]) -> Result<(), E
         if a.key.as_namespace_binding().is_some() {
             continue;
         }
-        let (res, local) = node.r.resolver().resolve_attribute(a.key);
-        let name = match res {
-            ResolveResult::Bound(ns) if ns.0 == XSI => continue,
-            ResolveResult::Unbound if allowed.contains(&local.into_inner()) => continue,
-            ResolveResult::Unbound => local.into_inner().to_owned(),
-            ResolveResult::Bound(ns) => format!("{{{}}}{}", ns.0, local.into_inner()),
-            ResolveResult::Unknown(p) => {
-                return Err(Error::Xml(format!(
-                    "namespace prefix `{p}` is not declared"
-                )));
-            }
+        let key = a.key.into_inner();
+        let local = key.rsplit(':').next().unwrap_or(key);
+        let name = match node.r.attribute_ns(key)? {
+            Ns::Other(ns) if &*ns == XSI => continue,
+            Ns::None if allowed.contains(&local) => continue,
+            Ns::None => local.to_owned(),
+            Ns::Other(ns) => format!("{{{ns}}}{local}"),
+            Ns::Fa => format!("{{{}}}{local}", crate::NAMESPACE),
         };
         return Err(Error::invalid(Problem::Attribute { name }));
     }
@@ -763,7 +879,7 @@ pub(crate) fn simple_text<T: XmlValue>(node: Node<'_, '_>) -> Result<T, Error> {
     let r = node.r;
     let mut text: Cow<'_, str> = Cow::Borrowed("");
     loop {
-        let piece = match r.read_event().map_err(xml_error)? {
+        let piece = match r.next()?.1 {
             Event::Text(t) => t.xml10_content(),
             Event::CData(t) => t.xml10_content(),
             Event::GeneralRef(g) => {
@@ -851,7 +967,7 @@ enum Next<'i> {
 impl<'i> Next<'i> {
     fn child(start: BytesStart<'i>, empty: bool, ns: Ns) -> Self {
         let q = start.name().into_inner();
-        let local = (q.find(':').map_or(0, |i| i + 1), q.len());
+        let local = (colon(q).map_or(0, |i| i + 1), q.len());
         Self::Child {
             start,
             empty,
@@ -886,13 +1002,9 @@ impl<'p, 'i> Cursor<'p, 'i> {
             return;
         }
         self.next = loop {
-            let ev = match self.r.read_resolved_event() {
-                Ok((res, ev @ (Event::Start(_) | Event::Empty(_)))) => match classify(&res) {
-                    Ok(ns) => (ev, ns),
-                    Err(e) => break Next::Failed(e),
-                },
-                Ok((_, ev)) => (ev, Ns::None),
-                Err(e) => break Next::Failed(xml_error(e)),
+            let ev = match self.r.next() {
+                Ok((ns, ev)) => (ev, ns),
+                Err(e) => break Next::Failed(e),
             };
             match ev {
                 (Event::Start(start), ns) => break Next::child(start, false, ns),

@@ -136,3 +136,45 @@ fn root_forms() {
     let e = err("<Faktura xmlns=\"http://crd.gov.pl/wzor/2025/06/25/13775/\"/>");
     assert_eq!(e.path().unwrap().to_string(), "Naglowek");
 }
+
+#[test]
+fn namespace_scopes_end_with_their_element() {
+    // a prefix declared on Naglowek is out of scope in Fa
+    let xml = MINIMAL
+        .replace(
+            "<Naglowek>",
+            "<Naglowek xmlns:q=\"http://crd.gov.pl/wzor/2025/06/25/13775/\">",
+        )
+        .replace("<P_2>FV/1/2026</P_2>", "<q:P_2>FV/1/2026</q:P_2>");
+    assert!(matches!(err(&xml), Error::Xml(_)));
+    // ... and in scope inside it
+    let xml = MINIMAL
+        .replace(
+            "<Naglowek>",
+            "<Naglowek xmlns:q=\"http://crd.gov.pl/wzor/2025/06/25/13775/\">",
+        )
+        .replace(
+            "<WariantFormularza>3</WariantFormularza>",
+            "<q:WariantFormularza>3</q:WariantFormularza>",
+        );
+    assert!(Faktura::from_xml(&xml).is_ok());
+    // a default namespace redeclared on an element applies to it and its content only
+    let e = err(&MINIMAL.replace("<P_2>FV/1/2026</P_2>", "<P_2 xmlns=\"urn:x\">FV</P_2>"));
+    assert_eq!(e.path().unwrap().to_string(), "Fa/P_2");
+    assert!(e.to_string().contains("{urn:x}P_2"), "{e}");
+    let xml = MINIMAL.replace(
+        "<JST>2</JST>",
+        "<JST xmlns=\"urn:x\" xmlns:fa=\"http://crd.gov.pl/wzor/2025/06/25/13775/\"/><JST>2</JST>",
+    );
+    let e = err(&xml);
+    assert!(e.to_string().contains("{urn:x}JST"), "{e}");
+    // the empty-element tag's declarations do not leak to its siblings
+    let xml = MINIMAL.replace(
+        "<Podmiot1>",
+        "<!-- --><?x?><Podmiot1 xmlns:z=\"urn:z\" z:a=\"1\">",
+    );
+    assert!(err(&xml).to_string().contains("{urn:z}a"));
+    // xmlns="" undeclares the default namespace
+    let e = err(&MINIMAL.replace("<P_2>FV/1/2026</P_2>", "<P_2 xmlns=\"\">FV</P_2>"));
+    assert!(e.to_string().contains("{}P_2"), "{e}");
+}
