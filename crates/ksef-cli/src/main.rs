@@ -1,14 +1,4 @@
-//! `ksef` — the command-line program of ksef-rs.
-//!
-//! Exit codes (documented in `ksef --help` and docs/errors-and-retries.md):
-//! - 0 — success;
-//! - 1 — the operation failed (KSeF or the simulator refused it, or a step did not complete);
-//! - 2 — usage error (unknown flag, missing argument);
-//! - 3 — invalid input (a NIP or KSeF number that does not validate, an unreadable file or key,
-//!   a wrong password);
-//! - 4 — authentication needed (no such profile, the login expired or was revoked);
-//! - 5 — KSeF unreachable (connection refused, timeout, TLS failure).
-
+#![doc = include_str!("../README.md")]
 // A command-line program prints to its user: stdout for results, stderr for progress and errors.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -131,6 +121,9 @@ enum SimCommand {
         /// Scheme and host written into presigned URLs and UPO links.
         #[arg(long)]
         public_url: Option<String>,
+        /// Do not enforce KSeF's API rate limits (load tests, fast polling).
+        #[arg(long)]
+        no_rate_limits: bool,
     },
 }
 
@@ -184,7 +177,8 @@ fn main() -> ExitCode {
                         bind,
                         seed,
                         public_url,
-                    } => run_async(serve(bind, seed, public_url)),
+                        no_rate_limits,
+                    } => run_async(serve(bind, seed, public_url, no_rate_limits)),
                 },
                 Command::Nip { .. }
                 | Command::KsefNumber { .. }
@@ -245,8 +239,11 @@ async fn serve(
     bind: std::net::SocketAddr,
     seed: Option<u64>,
     public_url: Option<String>,
+    no_rate_limits: bool,
 ) -> Result<(), CliError> {
-    let mut builder = ksef_sim::Simulator::builder().bind(bind);
+    let mut builder = ksef_sim::Simulator::builder()
+        .bind(bind)
+        .rate_limits(!no_rate_limits);
     if let Some(seed) = seed {
         builder = builder.seed(seed);
     }
