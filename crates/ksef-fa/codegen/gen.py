@@ -499,10 +499,31 @@ def datetime_ts(v):
     return timegm((y, mo, d, h, mi, s, 0, 0, 0))
 
 
+# Enumerations that ksef-model already defines with the same value list (from the KSeF API
+# spec): the FA(3) field type is ksef-model's enum rather than a second copy of it. The schema's
+# value list is emitted as a string so a test checks the two lists stay the same.
+SHARED_ENUMS = {"TKodWaluty": "ksef_model::api::CurrencyCode"}
+
+
 def emit_simple(name, f, doc, xsd, out):
     kind = f["kind"]
     out.append(rdoc(doc or name))
     out.append(f"///\n/// Schema type: `{xsd}`.\n")
+    if name in SHARED_ENUMS:
+        assert "enums" in f and kind == "string", name
+        target = SHARED_ENUMS[name]
+        what = ENUM_WHAT.get(name, f"a valid `{name}` value")
+        out.append("///\n")
+        out.append(f"/// The same type as [`{target}`] (the KSeF API's enumeration has the same value list; a\n")
+        out.append("/// test checks it). Its `Unknown` arm is never the result of parsing an invoice: values\n")
+        out.append("/// outside the schema's list are refused, and [`crate::Faktura::validate`] reports one set in\n")
+        out.append("/// code.\n")
+        out.append(f"pub type {name} = {target};\n")
+        vals = " ".join(v for v, _ in f["enums"])
+        out.append(f"/// The schema's value list of `{name}`, in schema order.\n")
+        out.append(f"#[cfg(test)]\npub(crate) const {name.upper()}_VALUES: &str = {rust_str(vals)};\n")
+        out.append(f"rt::shared_enum_impls!({name}, rt::Ws::{f['ws']}, {rust_str(what)});\n\n")
+        return
     if "enums" in f:
         what = ENUM_WHAT.get(name, f"a valid `{name}` value")
         ws = "Int" if kind == "int" else f["ws"]
@@ -688,6 +709,18 @@ def emit_fields_write(fields, out, ind, prefix="self."):
 def emit_fields_check(fields, out, ind):
     for fd in fields:
         r = "self." + fd["rust"]
+        if fd["k"] == "elem" and fd["ty"] in SHARED_ENUMS:
+            x = rust_str(fd["xml"])
+            if fd["occ"] == "one":
+                out.append(f"{ind}v.known({x}, &{r});\n")
+            elif fd["occ"] == "opt":
+                out.append(f"{ind}if let Some(x) = &{r} {{\n{ind}    v.known({x}, x);\n{ind}}}\n")
+            else:
+                out.append(f"{ind}for x in &{r} {{\n{ind}    v.known({x}, x);\n{ind}}}\n")
+            if fd["occ"] == "many":
+                mx = fd["max"] if fd["max"] is not None else "usize::MAX"
+                out.append(f"{ind}v.count({x}, &{r}, {fd['min']}, {mx});\n")
+            continue
         if fd["k"] == "elem":
             x = rust_str(fd["xml"])
             if fd["occ"] == "one":
@@ -746,7 +779,8 @@ def emit_struct(st, out):
         emit_fields_write(st["fields"], out, "        ")
         out.append("    }\n")
     out.append("    pub(crate) fn check(&self, v: &mut Check) {\n")
-    if not any(fd["k"] != "elem" or fd["cx"] or fd["occ"] == "many" or fd.get("fixed") for fd in st["fields"]):
+    if not any(fd["k"] != "elem" or fd["cx"] or fd["occ"] == "many" or fd.get("fixed") or fd["ty"] in SHARED_ENUMS
+               for fd in st["fields"]):
         out.append("        let _ = v;\n")
     emit_fields_check(st["fields"], out, "        ")
     out.append("    }\n}\n")

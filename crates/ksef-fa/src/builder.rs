@@ -849,7 +849,10 @@ impl InvoiceBuilder {
             });
         }
         Ok(Fa {
-            kod_waluty: val!(TKodWaluty, self.currency.as_str(), "Fa" / "KodWaluty")?,
+            kod_waluty: at(
+                crate::rt::XmlValue::parse_xml(self.currency.as_str()),
+                &["Fa", "KodWaluty"],
+            )?,
             p_1: at(TDataT::new(self.issue_date), &["Fa", "P_1"])?,
             p_1_m: opt_text(&self.place, &["Fa", "P_1M"])?,
             p_2: at(TZnakowy::new(self.number.as_str()), &["Fa", "P_2"])?,

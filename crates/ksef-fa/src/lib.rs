@@ -129,3 +129,18 @@ impl Faktura {
         w.into_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn currency_codes_are_ksef_models_and_match_the_schema() {
+        let mut api: Vec<&str> = ksef_model::api::CurrencyCode::KNOWN
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        let mut xsd: Vec<&str> = crate::generated::TKODWALUTY_VALUES.split(' ').collect();
+        api.sort_unstable();
+        xsd.sort_unstable();
+        assert_eq!(api, xsd);
+    }
+}

@@ -1310,6 +1310,14 @@ impl Check {
             self.path.pop();
         }
     }
+    /// A value of a shared enumeration set in code must be one the schema lists.
+    pub(crate) fn known<T: XmlValue>(&mut self, name: &'static str, v: &T) {
+        let mut s = String::new();
+        v.write_xml(&mut s);
+        if let Err(e) = T::parse_xml(&s) {
+            self.report(Some(name), Problem::Value(e));
+        }
+    }
     pub(crate) fn fixed(&mut self, name: &'static str, found: &str, expected: &'static str) {
         if found != expected {
             self.report(
@@ -1480,8 +1488,44 @@ macro_rules! datetime_impls {
     };
 }
 
+/// Parsing and writing for an enumeration another crate defines (`ksef_model`'s, with an
+/// `Unknown` arm that the schema does not allow: parsing refuses such values).
+macro_rules! shared_enum_impls {
+    ($t:ty, $ws:expr, $what:expr) => {
+        impl $crate::rt::XmlValue for $t {
+            fn parse_xml(s: &str) -> Result<Self, $crate::rt::ValueError> {
+                let n = $crate::rt::normalize_enum(s, $ws);
+                let v = <$t>::from(n.as_ref());
+                if v.is_unknown() {
+                    Err($crate::rt::ValueError::new(
+                        s,
+                        $crate::rt::ValueErrorKind::NotAllowed { what: $what },
+                    ))
+                } else {
+                    Ok(v)
+                }
+            }
+            fn write_xml(&self, out: &mut String) {
+                $crate::rt::escape_into(self.as_str(), out, false)
+            }
+        }
+        impl $crate::rt::XmlElement for $t {
+            fn from_node(node: $crate::rt::Node<'_, '_>) -> Result<Self, $crate::rt::Error> {
+                $crate::rt::simple_from_node(node)
+            }
+            fn write_node(&self, name: &'static str, w: &mut $crate::rt::Writer) {
+                w.open(name);
+                w.open_end();
+                $crate::rt::XmlValue::write_xml(self, w.out());
+                w.close(name);
+            }
+        }
+    };
+}
+
 pub(crate) use {
-    date_impls, datetime_impls, decimal_impls, enum_impls, int_impls, simple_element, string_impls,
+    date_impls, datetime_impls, decimal_impls, enum_impls, int_impls, shared_enum_impls,
+    simple_element, string_impls,
 };
 
 #[cfg(test)]

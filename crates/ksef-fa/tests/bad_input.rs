@@ -234,3 +234,23 @@ fn fixed_values_are_checked_on_parse() {
         "Naglowek/KodFormularza/@kodSystemowy"
     );
 }
+
+#[test]
+fn currency_is_ksef_models_enum_limited_to_the_schema() {
+    use ksef_model::api::CurrencyCode;
+    let f = Faktura::from_xml(MINIMAL).unwrap();
+    assert_eq!(f.fa.kod_waluty, CurrencyCode::Pln);
+    let e = err(&MINIMAL.replace("<KodWaluty>PLN</KodWaluty>", "<KodWaluty>XYZ</KodWaluty>"));
+    assert_eq!(
+        e.to_string(),
+        r#"Fa/KodWaluty: "XYZ" is not a currency code"#
+    );
+    let mut f = f;
+    f.fa.kod_waluty = CurrencyCode::Unknown("XYZ".into());
+    let errs = f.validate_at(date!(2026 - 02 - 01)).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.to_string() == r#"Fa/KodWaluty: "XYZ" is not a currency code"#),
+        "{errs:?}"
+    );
+}
