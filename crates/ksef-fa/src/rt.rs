@@ -1333,7 +1333,8 @@ impl Check {
 
 // ------------------------------------------------------------------ impl macros
 
-macro_rules! simple_element {
+/// An element with simple content and no attributes holding `$t`.
+macro_rules! simple_xml_element {
     ($t:ident) => {
         impl $crate::rt::XmlElement for $t {
             fn from_node(node: $crate::rt::Node<'_, '_>) -> Result<Self, $crate::rt::Error> {
@@ -1346,6 +1347,12 @@ macro_rules! simple_element {
                 w.close(name);
             }
         }
+    };
+}
+
+macro_rules! simple_element {
+    ($t:ident) => {
+        $crate::rt::simple_xml_element!($t);
         impl std::str::FromStr for $t {
             type Err = $crate::rt::ValueError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -1491,7 +1498,7 @@ macro_rules! datetime_impls {
 /// Parsing and writing for an enumeration another crate defines (`ksef_model`'s, with an
 /// `Unknown` arm that the schema does not allow: parsing refuses such values).
 macro_rules! shared_enum_impls {
-    ($t:ty, $ws:expr, $what:expr) => {
+    ($t:ident, $ws:expr, $what:expr) => {
         impl $crate::rt::XmlValue for $t {
             fn parse_xml(s: &str) -> Result<Self, $crate::rt::ValueError> {
                 let n = $crate::rt::normalize_enum(s, $ws);
@@ -1509,23 +1516,13 @@ macro_rules! shared_enum_impls {
                 $crate::rt::escape_into(self.as_str(), out, false)
             }
         }
-        impl $crate::rt::XmlElement for $t {
-            fn from_node(node: $crate::rt::Node<'_, '_>) -> Result<Self, $crate::rt::Error> {
-                $crate::rt::simple_from_node(node)
-            }
-            fn write_node(&self, name: &'static str, w: &mut $crate::rt::Writer) {
-                w.open(name);
-                w.open_end();
-                $crate::rt::XmlValue::write_xml(self, w.out());
-                w.close(name);
-            }
-        }
+        $crate::rt::simple_xml_element!($t);
     };
 }
 
 pub(crate) use {
     date_impls, datetime_impls, decimal_impls, enum_impls, int_impls, shared_enum_impls,
-    simple_element, string_impls,
+    simple_element, simple_xml_element, string_impls,
 };
 
 #[cfg(test)]
