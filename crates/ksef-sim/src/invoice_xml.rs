@@ -107,6 +107,188 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
     })
 }
 
+/// An identifier of a party as the metadata query reports it: `(type, value)`.
+pub(crate) type PartyId = (&'static str, Option<String>);
+
+/// A third subject (`Podmiot3`) of an invoice.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ThirdSubject {
+    /// `Nip`, `InternalId`, `VatUe`, `Other` or `None`.
+    pub id: PartyId,
+    pub name: Option<String>,
+    /// `Rola` (1–11), 0 for `RolaInna`.
+    pub role: i32,
+}
+
+/// The fields of an accepted invoice the metadata query filters on and returns
+/// (`InvoiceMetadata`), read from the invoice XML.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InvoiceMeta {
+    pub seller_nip: String,
+    pub seller_name: Option<String>,
+    /// `Nip`, `VatUe`, `Other` or `None`.
+    pub buyer: PartyId,
+    pub buyer_name: Option<String>,
+    pub number: String,
+    pub issue_date: Option<time::Date>,
+    pub currency: String,
+    pub net: f64,
+    pub gross: f64,
+    /// In PLN (the `P_14_xW` values for invoices in another currency).
+    pub vat: f64,
+    /// The API's `InvoiceType` (`Vat`, `Kor`, `VatRr`, `VatPef`, ...).
+    pub invoice_type: String,
+    pub third: Vec<ThirdSubject>,
+    /// NIP, name and role (`RolaPU`) of the authorized subject.
+    pub authorized: Option<(String, Option<String>, i32)>,
+    pub has_attachment: bool,
+    pub self_invoicing: bool,
+}
+
+/// Reads the metadata fields of an accepted invoice (any form; missing fields get neutral
+/// values). `None` only when the bytes are not XML at all.
+pub(crate) fn metadata(xml: &[u8], form: &FormCode) -> Option<InvoiceMeta> {
+    let text = std::str::from_utf8(xml).ok()?;
+    let doc = roxmltree::Document::parse(text).ok()?;
+    let root = doc.root_element();
+    let ns = root.tag_name().namespace().unwrap_or("");
+    let text_of = |n: Option<roxmltree::Node<'_, '_>>| {
+        n.and_then(|n| n.text())
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let seller =
+        child_in(root, ns, "Podmiot1").and_then(|p| child_in(p, ns, "DaneIdentyfikacyjne"));
+    let seller_nip = text_of(seller.and_then(|d| child_in(d, ns, "NIP"))).unwrap_or_default();
+    let seller_name = text_of(seller.and_then(|d| child_in(d, ns, "Nazwa")));
+    let party = |d: Option<roxmltree::Node<'_, '_>>| -> PartyId {
+        let Some(d) = d else {
+            return ("None", None);
+        };
+        if let Some(v) = text_of(child_in(d, ns, "NIP")) {
+            ("Nip", Some(v))
+        } else if let Some(v) = text_of(child_in(d, ns, "IDWew")) {
+            ("InternalId", Some(v))
+        } else if let Some(v) = text_of(child_in(d, ns, "NrVatUE")) {
+            let code = text_of(child_in(d, ns, "KodUE")).unwrap_or_default();
+            ("VatUe", Some(format!("{code}{v}")))
+        } else if let Some(v) = text_of(child_in(d, ns, "NrID")) {
+            ("Other", Some(v))
+        } else {
+            ("None", None)
+        }
+    };
+    let buyer_ids =
+        child_in(root, ns, "Podmiot2").and_then(|p| child_in(p, ns, "DaneIdentyfikacyjne"));
+    let buyer = party(buyer_ids);
+    let buyer_name = text_of(buyer_ids.and_then(|d| child_in(d, ns, "Nazwa")));
+    let third = root
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().name() == "Podmiot3")
+        .map(|p| {
+            let d = child_in(p, ns, "DaneIdentyfikacyjne");
+            ThirdSubject {
+                id: party(d),
+                name: text_of(d.and_then(|d| child_in(d, ns, "Nazwa"))),
+                role: text_of(child_in(p, ns, "Rola"))
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0),
+            }
+        })
+        .collect();
+    let authorized = child_in(root, ns, "PodmiotUpowazniony").and_then(|p| {
+        let d = child_in(p, ns, "DaneIdentyfikacyjne");
+        let nip = text_of(d.and_then(|d| child_in(d, ns, "NIP")))?;
+        let name = text_of(d.and_then(|d| child_in(d, ns, "Nazwa")));
+        let role = text_of(child_in(p, ns, "RolaPU"))
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
+        Some((nip, name, role))
+    });
+    let fa = child_in(root, ns, "Fa")
+        .or_else(|| child_in(root, ns, "FakturaRR"))
+        .unwrap_or(root);
+    let currency = text_of(child_in(fa, ns, "KodWaluty")).unwrap_or_else(|| "PLN".into());
+    let number = text_of(child_in(fa, ns, "P_2"))
+        .or_else(|| text_of(child_in(fa, ns, "P_4C")))
+        .unwrap_or_default();
+    let issue_date = text_of(child_in(fa, ns, "P_1"))
+        .or_else(|| text_of(child_in(fa, ns, "P_4B")))
+        .and_then(|d| ksef_model::datetime::parse_date(&d).ok());
+    let amount = |n: roxmltree::Node<'_, '_>| n.text().and_then(|t| t.trim().parse::<f64>().ok());
+    let sum = |pred: &dyn Fn(&str) -> bool| -> f64 {
+        fa.children()
+            .filter(|c| c.is_element() && pred(c.tag_name().name()))
+            .filter_map(amount)
+            .sum()
+    };
+    let net = sum(&|n| n.starts_with("P_13_"));
+    let vat_pln = sum(&|n| n.starts_with("P_14_") && n.ends_with('W'));
+    let vat_own = sum(&|n| n.starts_with("P_14_") && !n.ends_with('W'));
+    let vat = if currency != "PLN" && vat_pln != 0.0 {
+        vat_pln
+    } else {
+        vat_own
+    };
+    let gross = text_of(child_in(fa, ns, "P_15"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(net + vat_own);
+    let kind = text_of(child_in(fa, ns, "RodzajFaktury")).unwrap_or_default();
+    let invoice_type = invoice_type(form, &kind);
+    let self_invoicing = child_in(fa, ns, "Adnotacje")
+        .and_then(|a| text_of(child_in(a, ns, "P_17")))
+        .is_some_and(|v| v == "1");
+    Some(InvoiceMeta {
+        seller_nip,
+        seller_name,
+        buyer,
+        buyer_name,
+        number,
+        issue_date,
+        currency,
+        net,
+        gross,
+        vat,
+        invoice_type,
+        third,
+        authorized,
+        has_attachment: child_in(root, ns, "Zalacznik").is_some(),
+        self_invoicing,
+    })
+}
+
+/// The API's `InvoiceType` for a form and its `RodzajFaktury`.
+fn invoice_type(form: &FormCode, kind: &str) -> String {
+    let k = kind.to_ascii_uppercase();
+    match form.value() {
+        "FA_RR" => if k.contains("KOR") {
+            "KorVatRr"
+        } else {
+            "VatRr"
+        }
+        .to_owned(),
+        "PEF" => {
+            if form.system_code().contains("KOR") || k.contains("KOR") {
+                "KorPef"
+            } else {
+                "VatPef"
+            }
+        }
+        .to_owned(),
+        _ => match k.as_str() {
+            "VAT" => "Vat",
+            "KOR" => "Kor",
+            "ZAL" => "Zal",
+            "ROZ" => "Roz",
+            "UPR" => "Upr",
+            "KOR_ZAL" => "KorZal",
+            "KOR_ROZ" => "KorRoz",
+            _ => "Vat",
+        }
+        .to_owned(),
+    }
+}
+
 fn child_in<'a, 'i>(
     parent: roxmltree::Node<'a, 'i>,
     ns: &str,
@@ -160,5 +342,36 @@ mod tests {
         assert_ne!(bad_rate, x);
         let err = check(bad_rate.as_bytes(), &fa3()).unwrap_err();
         assert!(err.contains("P_12"), "{err}");
+    }
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/../../fixtures/invoices/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn metadata_of_the_templates() {
+        let m = metadata(template().as_bytes(), &fa3()).unwrap();
+        assert_eq!(m.seller_nip, "5265877635");
+        assert_eq!(m.seller_name.as_deref(), Some("Elektrownia S.A."));
+        assert_eq!(m.buyer, ("Nip", Some("1111111111".to_owned())));
+        assert_eq!(m.buyer_name.as_deref(), Some("F.H.U. Jan Kowalski"));
+        assert_eq!(m.currency, "PLN");
+        assert!((m.net - 43.60).abs() < 1e-9 && (m.vat - 10.03).abs() < 1e-9);
+        assert!((m.gross - 53.63).abs() < 1e-9);
+        assert_eq!(m.invoice_type, "Vat");
+        assert_eq!(m.issue_date.unwrap().to_string(), "2025-09-01");
+        assert!(!m.has_attachment && m.third.is_empty() && m.authorized.is_none());
+
+        let s3 = fixture("invoice-template-fa-3-with-multiple-Subject3.xml");
+        let m = metadata(s3.as_bytes(), &fa3()).unwrap();
+        assert_eq!(m.third.len(), 2);
+        assert_eq!(m.third[0].role, 8);
+        let att = fixture("invoice-template-fa-3-with-attachment.xml");
+        assert!(metadata(att.as_bytes(), &fa3()).unwrap().has_attachment);
+        assert!(metadata(b"not xml", &fa3()).is_none());
     }
 }

@@ -71,6 +71,9 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::OpenBatchSession,
     OperationId::CloseBatchSession,
     // Invoice retrieval: metadata query, exports (invoices.rs):
+    OperationId::QueryInvoiceMetadata,
+    OperationId::StartInvoiceExport,
+    OperationId::InvoiceExportStatus,
     // Permissions (permissions.rs):
     // KSeF certificates (certificates.rs):
 ];
@@ -100,6 +103,9 @@ pub(crate) struct Config {
     pub public_origin: String,
     /// The environment name written into UPOs.
     pub receiving_entity: String,
+    /// Retrieval limits (rows per metadata filter set, invoices per export package, bytes per
+    /// export part); KSeF's values unless a test lowers them.
+    pub retrieval: crate::invoices::RetrievalLimits,
 }
 
 /// Shared by every request.
@@ -139,6 +145,7 @@ impl Simulator {
             clock: Arc::new(SystemClock),
             body_limit: DEFAULT_BODY_LIMIT,
             rate_limits: true,
+            retrieval: crate::invoices::RetrievalLimits::default(),
         }
     }
 }
@@ -151,6 +158,7 @@ pub struct SimulatorBuilder {
     clock: Arc<dyn Clock>,
     body_limit: usize,
     rate_limits: bool,
+    retrieval: crate::invoices::RetrievalLimits,
 }
 
 impl std::fmt::Debug for SimulatorBuilder {
@@ -205,6 +213,18 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Lowers KSeF's retrieval limits so tests can reach them with few invoices: `rows` per
+    /// metadata filter set and invoices per export package (KSeF: 10 000), `part_bytes` per
+    /// export part (KSeF: 50 MB).
+    #[doc(hidden)]
+    pub fn retrieval_limits_for_tests(mut self, rows: usize, part_bytes: usize) -> Self {
+        self.retrieval = crate::invoices::RetrievalLimits {
+            rows: rows.max(1),
+            part_bytes: part_bytes.max(1),
+        };
+        self
+    }
+
     /// Binds and starts serving in the background on the current Tokio runtime.
     pub async fn start(self) -> Result<SimulatorHandle, SimError> {
         let listener = tokio::net::TcpListener::bind(self.bind)
@@ -237,6 +257,7 @@ impl SimulatorBuilder {
                 // The v4-3 XSD fixes this value (TEST's examples add " - środowisko testowe
                 // (TE)", which the schema rejects); the schema is our oracle.
                 receiving_entity: "Ministerstwo Finansów".into(),
+                retrieval: self.retrieval,
             },
             jwt_secret: secret,
             limiter: self
@@ -481,6 +502,9 @@ async fn handle(
         if parts.method != HttpMethod::GET {
             return Err(ApiError::NotFound);
         }
+        if let Some(token) = rest.strip_prefix("export/") {
+            return crate::invoices::export_part_download(inner, token, now);
+        }
         return crate::sessions::presigned_download(inner, rest, now);
     }
     let Some(api_path) = path.strip_prefix("/v2") else {
@@ -556,7 +580,7 @@ async fn handle(
         OperationId::InvoiceUpoByKsefNumber => crate::sessions::invoice_upo_by_ksef(inner, &req),
         OperationId::InvoiceUpoByReference => crate::sessions::invoice_upo_by_ref(inner, &req),
         OperationId::SessionUpo => crate::sessions::session_upo(inner, &req),
-        OperationId::DownloadInvoice => crate::sessions::download_invoice(inner, &req),
+        OperationId::DownloadInvoice => crate::invoices::download_invoice(inner, &req),
         OperationId::TestdataCreateSubject => crate::testdata::create_subject(inner, &req),
         OperationId::TestdataRemoveSubject => crate::testdata::remove_subject(inner, &req),
         OperationId::TestdataCreatePerson => crate::testdata::create_person(inner, &req),

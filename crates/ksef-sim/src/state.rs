@@ -231,6 +231,8 @@ pub(crate) struct State {
     pub duplicates: HashMap<(String, String, String), (String, String)>,
     /// Presigned download token → resource (with expiry).
     pub downloads: HashMap<String, (Download, OffsetDateTime)>,
+    /// Invoice retrieval: metadata cache, exports and their parts.
+    pub retrieval: crate::invoices::RetrievalState,
 }
 
 impl State {
@@ -249,6 +251,7 @@ impl State {
             by_ksef_number: HashMap::new(),
             duplicates: HashMap::new(),
             downloads: HashMap::new(),
+            retrieval: Default::default(),
         }
     }
 
