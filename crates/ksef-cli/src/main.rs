@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod auth_cmd;
+mod batch_cmd;
 mod cert_cmd;
 mod demo;
 mod error;

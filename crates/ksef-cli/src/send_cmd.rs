@@ -18,6 +18,25 @@ pub struct SendArgs {
     /// Save each invoice's UPO (and the session UPO) in this directory.
     #[arg(long)]
     pub upo_dir: Option<PathBuf>,
+    /// Send in one batch session: pack, encrypt and upload the files in parts (progress bars
+    /// on stderr), then report each file's outcome.
+    #[arg(long)]
+    pub batch: bool,
+    /// Archive format of a batch.
+    #[arg(long, value_enum, default_value_t = ArchiveFormat::Zip, requires = "batch")]
+    pub compression: ArchiveFormat,
+    /// Parts uploaded at the same time in a batch.
+    #[arg(long, default_value_t = 4, requires = "batch")]
+    pub concurrency: usize,
+}
+
+/// Batch archive formats.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ArchiveFormat {
+    /// Zip (deflate).
+    Zip,
+    /// gzip-compressed tar.
+    TarGz,
 }
 
 /// `ksef status SESSION [--invoice REF]`.
@@ -54,7 +73,7 @@ fn parse_ref(flag: &str, s: &str) -> Result<ReferenceNumber, CliError> {
 }
 
 /// Runs `body` with the profile's login and saves refreshed tokens afterwards (also on failure).
-async fn with_login<T>(
+pub(crate) async fn with_login<T>(
     g: &Global,
     body: impl AsyncFnOnce(&LoggedIn) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
@@ -66,12 +85,15 @@ async fn with_login<T>(
     Ok(value)
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(path, bytes).map_err(|e| CliError::io("write", path, e))
 }
 
 /// `ksef send`.
 pub async fn send(args: SendArgs, g: Global) -> Result<(), CliError> {
+    if args.batch {
+        return crate::batch_cmd::send_batch(args, g).await;
+    }
     // Read every file first: a missing file fails before a session is opened.
     let mut invoices = Vec::with_capacity(args.files.len());
     for path in &args.files {

@@ -738,3 +738,64 @@ fn qr_codes_kod1_and_kod2_as_svg_and_png() {
         .code(3)
         .stderr(predicate::str::contains("--nip"));
 }
+
+#[test]
+fn send_batch_reports_each_file_and_saves_upos() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|i| env.invoice(dir.path(), &format!("B-{i}")))
+        .collect();
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, "<Faktura>not FA(3)</Faktura>").unwrap();
+    let upo_dir = dir.path().join("upo");
+    let out = env
+        .ksef()
+        .args([
+            "--json",
+            "send",
+            "--batch",
+            "--compression",
+            "tar-gz",
+            "--upo-dir",
+        ])
+        .arg(&upo_dir)
+        .args(&files)
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let v = json(&out);
+    assert_eq!(v["batch"], true);
+    assert_eq!(v["accepted"], 3);
+    assert_eq!(v["failed"], 1);
+    let invoices = v["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 4);
+    for (item, file) in invoices.iter().zip(&files) {
+        assert_eq!(item["file"], file.display().to_string());
+        let k = item["ksefNumber"].as_str().unwrap();
+        let upo = std::fs::read_to_string(item["upo"].as_str().unwrap()).unwrap();
+        assert!(upo.contains(k));
+    }
+    assert_eq!(invoices[3]["ok"], false);
+    assert!(
+        invoices[3]["error"].as_str().unwrap().contains("430"),
+        "{}",
+        invoices[3]
+    );
+    assert_eq!(v["sessionUpo"].as_array().unwrap().len(), 1);
+
+    // All good: exit 0; a missing file: exit 3 before anything is sent.
+    env.ksef()
+        .args(["send", "--batch"])
+        .arg(env.invoice(dir.path(), "B-4"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 accepted, 0 failed"));
+    env.ksef()
+        .args(["send", "--batch", "/no/such.xml"])
+        .assert()
+        .code(3);
+}
