@@ -1,10 +1,20 @@
 //! A bench binary for peak memory: builds one batch of N generated invoices (argument or
 //! KSEF_BENCH_INVOICES, default 10 000), generating them on the fly so the input is not held in
 //! memory either. Run it under `/usr/bin/time -v` and read "Maximum resident set size".
+//!
+//! With `--send` it also sends the batch end to end to an embedded simulator (open, parallel
+//! part upload, close, processing, per-invoice results, session UPO) and reports each phase's
+//! wall time; the peak RSS then includes the simulator, which keeps every accepted invoice in
+//! memory.
+//!
+//!     cargo bench -p ksef --bench batch_rss --no-run   # then run the binary it names:
+//!     /usr/bin/time -v target/release/deps/batch_rss-… 10000 [--send]
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // a bench binary: reports on stdout, failures panic
 
-use ksef::batch::{BatchBuilder, BatchInvoice, Compression};
+use std::time::Instant;
+
+use ksef::batch::{BatchBuilder, BatchInvoice, BatchPackage, Compression};
 use ksef::crypto::encryption::SessionKey;
 
 mod common;
@@ -15,13 +25,14 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .or_else(|| std::env::var("KSEF_BENCH_INVOICES").ok()?.parse().ok())
         .unwrap_or(10_000);
+    let send = std::env::args().any(|a| a == "--send");
     let compression = match std::env::var("KSEF_BENCH_COMPRESSION").as_deref() {
         Ok("targz") => Compression::TarGz,
         _ => Compression::Zip,
     };
     let key = SessionKey::generate().unwrap();
-    let start = std::time::Instant::now();
-    let p = BatchBuilder::new(key)
+    let start = Instant::now();
+    let p = BatchBuilder::new(key.clone())
         .compression(compression)
         .max_invoices(n)
         .build((0..n).map(|i| BatchInvoice::bytes(format!("{i:07}.xml"), common::invoice(i))))
@@ -32,4 +43,55 @@ fn main() {
         p.parts().len(),
         start.elapsed().as_secs_f64()
     );
+    if send {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(send_to_simulator(&p, &key));
+    }
+}
+
+/// Sends `p` to an embedded simulator and reports the phases.
+async fn send_to_simulator(p: &BatchPackage, key: &SessionKey) {
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
+    let client = ksef::KsefClient::builder_for_url(&sim.base_url())
+        .build()
+        .unwrap();
+    let nip: ksef::model::Nip = "5265877635".parse().unwrap();
+    let identity = ksef::TestIdentity::Seal {
+        name: "ksef-rs batch bench".into(),
+        nip: nip.to_string(),
+    };
+    let auth = client
+        .auth()
+        .test_certificate(&identity, ksef::model::ContextIdentifier::Nip(nip))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let outcome = auth
+        .sessions()
+        .send_batch(p, key, &ksef::BatchSendOptions::default())
+        .await
+        .unwrap();
+    let sent = start.elapsed();
+    let accepted = outcome
+        .invoices
+        .iter()
+        .filter(|i| matches!(i.outcome, Some(Ok(_))))
+        .count();
+    let pages = outcome.session.fetch_upo().await.unwrap();
+    println!(
+        "sent to the simulator: {accepted}/{} accepted, {} UPO page(s); open+upload+close+processing+results {:.3} s, with UPO {:.3} s",
+        outcome.invoices.len(),
+        pages.len(),
+        sent.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(accepted, outcome.invoices.len(), "every invoice accepted");
+    sim.shutdown().await;
 }

@@ -1,0 +1,254 @@
+//! Batch sessions end to end over HTTP against the in-process simulator: the `batch` example's
+//! flow with 1 000 invoices in several parts (KSeF numbers for all, a signed session UPO), a
+//! batch with invalid invoices (each reported by file name with its reason), a part upload
+//! that fails once and is retried, and (ignored by default) 10 000 invoices.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+#[path = "../examples/batch.rs"]
+#[allow(dead_code)]
+mod example;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use example::{generate, invoice_xml, login, send};
+use ksef::batch::{BatchBuilder, BatchInvoice, Compression};
+use ksef::crypto::encryption::SessionKey;
+use ksef::model::Nip;
+use ksef::{BatchSendOptions, KsefClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const NIP: &str = "5265877635";
+const OTHER_NIP: &str = "7010002139";
+
+async fn sim(public_url: Option<String>) -> (ksef_sim::SimulatorHandle, KsefClient) {
+    let mut b = ksef_sim::Simulator::builder().rate_limits(false);
+    if let Some(u) = public_url {
+        b = b.public_url(u);
+    }
+    let sim = b.start().await.unwrap();
+    let client = KsefClient::builder_for_url(&sim.base_url())
+        .build()
+        .unwrap();
+    (sim, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_invoices_in_parts_accepted_with_session_upo() {
+    let (sim, client) = sim(None).await;
+    let nip: Nip = NIP.parse().unwrap();
+    let auth = login(&client, &nip).await.unwrap();
+    let invoices = generate(&nip, "K", 1_000).unwrap();
+    let names: Vec<String> = invoices.iter().map(|i| i.name().to_owned()).collect();
+    // Small parts so that several are uploaded in parallel.
+    let outcome = send(&auth, invoices, 300_000).await.unwrap();
+    assert_eq!(outcome.session.successful_invoice_count(), 1_000);
+    assert_eq!(outcome.session.failed_invoice_count(), 0);
+    assert_eq!(outcome.invoices.len(), 1_000);
+    let mut numbers = HashSet::new();
+    for (inv, name) in outcome.invoices.iter().zip(&names) {
+        assert_eq!(&inv.name, name, "results come in input order");
+        let number = match &inv.outcome {
+            Some(Ok(k)) => k,
+            other => panic!("{}: {other:?}", inv.name),
+        };
+        assert_eq!(number.seller_nip(), nip);
+        assert!(
+            numbers.insert(number.to_string()),
+            "KSeF numbers are unique"
+        );
+    }
+    let pages = outcome.session.fetch_upo().await.unwrap();
+    assert_eq!(pages.len(), 1);
+    let upo = &pages[0];
+    assert_eq!(upo.upo.documents.len(), 1_000);
+    ksef::crypto::xades::verify(&upo.bytes).unwrap();
+    // Each UPO document carries the hash of the file the SDK packed.
+    let hashes: HashSet<String> = outcome
+        .invoices
+        .iter()
+        .map(|i| i.hash.as_str().to_owned())
+        .collect();
+    assert!(
+        upo.upo
+            .documents
+            .iter()
+            .all(|d| hashes.contains(d.invoice_hash.as_str()))
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_invoices_are_reported_by_file_name_with_their_reasons() {
+    let (sim, client) = sim(None).await;
+    let nip: Nip = NIP.parse().unwrap();
+    let other: Nip = OTHER_NIP.parse().unwrap();
+    let auth = login(&client, &nip).await.unwrap();
+    let schema_invalid = String::from_utf8(invoice_xml(&nip, "V/3").unwrap())
+        .unwrap()
+        .replacen("<P_12>23</P_12>", "<P_12>24</P_12>", 1);
+    let invoices = vec![
+        BatchInvoice::bytes("ok-1.xml", invoice_xml(&nip, "V/1").unwrap()),
+        BatchInvoice::bytes("other-seller.xml", invoice_xml(&other, "V/2").unwrap()),
+        BatchInvoice::bytes("schema.xml", schema_invalid),
+        BatchInvoice::bytes("ok-2.xml", invoice_xml(&nip, "V/4").unwrap()),
+        BatchInvoice::bytes("duplicate.xml", invoice_xml(&nip, "V/1").unwrap()),
+    ];
+    let outcome = send(&auth, invoices, 100_000_000).await.unwrap();
+    let code = |name: &str| {
+        let inv = outcome.invoices.iter().find(|i| i.name == name).unwrap();
+        match inv.outcome.as_ref().unwrap() {
+            Ok(_) => 200,
+            Err(f) => {
+                assert!(!f.description.is_empty());
+                f.code
+            }
+        }
+    };
+    assert_eq!(code("ok-1.xml"), 200);
+    assert_eq!(code("ok-2.xml"), 200);
+    assert_eq!(code("other-seller.xml"), 410);
+    assert_eq!(code("schema.xml"), 430);
+    assert_eq!(code("duplicate.xml"), 440);
+    let schema = outcome
+        .invoices
+        .iter()
+        .find(|i| i.name == "schema.xml")
+        .unwrap();
+    let Some(Err(f)) = &schema.outcome else {
+        unreachable!()
+    };
+    assert!(f.details.iter().any(|d| d.contains("P_12")), "{f:?}");
+    assert_eq!(outcome.session.successful_invoice_count(), 2);
+    assert_eq!(outcome.session.failed_invoice_count(), 3);
+    sim.shutdown().await;
+}
+
+/// A proxy in front of the simulator's storage: the first `fail` PUTs get a 503 (and the
+/// connection is closed); everything else is piped to the simulator unchanged.
+async fn flaky_storage(target: std::net::SocketAddr, fail: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let failed = Arc::new(AtomicUsize::new(0));
+    let f = failed.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let failed = f.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                if head.starts_with(b"PUT ")
+                    && failed
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                            (n < fail).then_some(n + 1)
+                        })
+                        .is_ok()
+                {
+                    let reply = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                    let _ = client.write_all(reply).await;
+                    return;
+                }
+                let Ok(mut server) = TcpStream::connect(target).await else {
+                    return;
+                };
+                if server.write_all(&head).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (origin, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_upload_that_fails_once_is_retried() {
+    // The simulator writes the proxy's origin into its presigned upload URLs.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sim_addr = listener.local_addr().unwrap();
+    drop(listener);
+    let (proxy, failed) = flaky_storage(sim_addr, 1).await;
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .bind(sim_addr)
+        .public_url(proxy)
+        .start()
+        .await
+        .unwrap();
+    let client = KsefClient::builder_for_url(&sim.base_url())
+        .build()
+        .unwrap();
+    let nip: Nip = NIP.parse().unwrap();
+    let auth = login(&client, &nip).await.unwrap();
+    let key = SessionKey::generate().unwrap();
+    let package = BatchBuilder::new(key.clone())
+        .compression(Compression::TarGz)
+        .max_part_size(2_000)
+        .build(generate(&nip, "R", 60).unwrap())
+        .unwrap();
+    assert!(package.parts().len() >= 2);
+    let progress = Arc::new(AtomicUsize::new(0));
+    let p = progress.clone();
+    let options = BatchSendOptions {
+        concurrency: 2,
+        part_retries: 2,
+        progress: Some(Arc::new(move |_| {
+            p.fetch_add(1, Ordering::SeqCst);
+        })),
+        ..BatchSendOptions::default()
+    };
+    let outcome = auth
+        .sessions()
+        .send_batch(&package, &key, &options)
+        .await
+        .unwrap();
+    assert_eq!(failed.load(Ordering::SeqCst), 1, "one upload was refused");
+    assert_eq!(progress.load(Ordering::SeqCst), package.parts().len());
+    assert_eq!(outcome.session.successful_invoice_count(), 60);
+    assert!(
+        outcome
+            .invoices
+            .iter()
+            .all(|i| matches!(i.outcome, Some(Ok(_))))
+    );
+    sim.shutdown().await;
+}
+
+/// 10 000 invoices end to end (build, upload, processing, results, UPO); run with
+/// `cargo test -p ksef --release --test batch_flow -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: 10 000 invoices end to end"]
+async fn ten_thousand_invoices_end_to_end() {
+    let (sim, client) = sim(None).await;
+    let nip: Nip = NIP.parse().unwrap();
+    let auth = login(&client, &nip).await.unwrap();
+    let invoices = generate(&nip, "T", 10_000).unwrap();
+    let started = std::time::Instant::now();
+    let outcome = send(&auth, invoices, 100_000_000).await.unwrap();
+    let sent = started.elapsed();
+    assert_eq!(outcome.session.successful_invoice_count(), 10_000);
+    assert!(
+        outcome
+            .invoices
+            .iter()
+            .all(|i| matches!(i.outcome, Some(Ok(_))))
+    );
+    let pages = outcome.session.fetch_upo().await.unwrap();
+    assert_eq!(pages[0].upo.documents.len(), 10_000);
+    eprintln!(
+        "10 000 invoices: sent and processed in {sent:.2?}, UPO after {:.2?}",
+        started.elapsed()
+    );
+    sim.shutdown().await;
+}
