@@ -9,6 +9,7 @@ mod demo;
 mod error;
 mod profile;
 mod qr_cmd;
+mod retrieval_cmd;
 mod send_cmd;
 
 use std::path::PathBuf;
@@ -76,6 +77,10 @@ enum Command {
     Status(send_cmd::StatusArgs),
     /// Download a UPO: of one invoice (by KSeF number or reference) or of a whole session.
     Upo(send_cmd::UpoArgs),
+    /// Download invoices (XML) by KSeF number.
+    Download(retrieval_cmd::DownloadArgs),
+    /// Query invoice metadata; the filters are flags.
+    Query(retrieval_cmd::QueryArgs),
     /// Offline QR codes: KOD I (invoice) and KOD II (issuer certificate) as SVG or PNG.
     Qr {
         #[command(subcommand)]
@@ -173,6 +178,8 @@ fn main() -> ExitCode {
                 Command::Send(args) => run_async(send_cmd::send(args, g)),
                 Command::Status(args) => run_async(send_cmd::status(args, g)),
                 Command::Upo(args) => run_async(send_cmd::upo(args, g)),
+                Command::Download(args) => run_async(retrieval_cmd::download(args, g)),
+                Command::Query(args) => run_async(retrieval_cmd::query(args, g)),
                 Command::Sim { command } => match command {
                     SimCommand::Serve {
                         bind,
@@ -259,12 +266,29 @@ async fn serve(
     eprintln!("ksef-sim listening; API base URL: {}", sim.base_url());
     eprintln!("press Ctrl-C to stop");
     println!("{}", sim.base_url());
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}")))?;
+    wait_for_stop().await?;
     sim.shutdown().await;
     eprintln!("ksef-sim stopped");
     Ok(())
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn wait_for_stop() -> Result<(), CliError> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| CliError::failed(format!("cannot wait for SIGTERM: {e}")))?;
+        tokio::select! {
+            r = ctrl_c => r.map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}"))),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c
+        .await
+        .map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}")))
 }
 
 fn nip(command: NipCommand, json: bool) -> ExitCode {

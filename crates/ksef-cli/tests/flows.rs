@@ -799,3 +799,177 @@ fn send_batch_reports_each_file_and_saves_upos() {
         .assert()
         .code(3);
 }
+
+#[test]
+fn query_and_download_what_was_sent() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|i| env.invoice(dir.path(), &format!("Q-{i}")))
+        .collect();
+    let v = json(
+        env.ksef()
+            .args(["--json", "send"])
+            .args(&files)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let sent: Vec<String> = v["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ksefNumber"].as_str().unwrap().to_owned())
+        .collect();
+    // The simulator stores invoices permanently 100 ms after acceptance.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    // Every page (10 per page): all three, as the seller.
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "query",
+                "--subject",
+                "seller",
+                "--page-size",
+                "10",
+                "--all",
+            ])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let mut found: Vec<String> = v["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ksefNumber"].as_str().unwrap().to_owned())
+        .collect();
+    found.sort();
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(v["hasMore"], false);
+    assert!(v["permanentStorageHwmDate"].is_string(), "{v}");
+
+    // A filter: one invoice number (P_2 as KSeF reports it), newest first, issue-date range
+    // given as a date.
+    let p2 = v["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["ksefNumber"] == sent[1].as_str())
+        .unwrap()["invoiceNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "query",
+                "--subject",
+                "seller",
+                "--invoice-number",
+                &p2,
+            ])
+            .args(["--date-type", "issue", "--from", &today, "--order", "desc"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["invoices"].as_array().unwrap().len(), 1);
+    assert_eq!(v["invoices"][0]["ksefNumber"], sent[1].as_str());
+    // As the buyer: none of them (the template's buyer is another NIP).
+    let v = json(
+        env.ksef()
+            .args(["--json", "query", "--subject", "buyer"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["invoices"].as_array().unwrap().len(), 0);
+
+    // Download: one to stdout, all to a directory.
+    env.ksef()
+        .args(["download", &sent[0]])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Q-1"));
+    let out = dir.path().join("downloaded");
+    let v = json(
+        env.ksef()
+            .args(["--json", "download", "-o"])
+            .arg(&out)
+            .args(&sent)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["files"].as_array().unwrap().len(), 3);
+    let back = std::fs::read(out.join(format!("{}.xml", sent[2]))).unwrap();
+    assert_eq!(back, std::fs::read(&files[2]).unwrap(), "the XML as sent");
+
+    // Bad input: a date that is not one (3), an unknown KSeF number (1, KSeF's 21164).
+    env.ksef()
+        .args(["query", "--from", "yesterday"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("--from"));
+    env.ksef()
+        .args(["download", "5265877635-20250826-0100001AF629-AF"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("21164"));
+}
+
+#[test]
+fn sim_serve_as_a_child_process_until_sigterm() {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ksef"))
+        .args(["sim", "serve", "--bind", "127.0.0.1:0", "--seed", "7"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let url = url.trim().to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v2"),
+        "{url}"
+    );
+    let config = tempfile::tempdir().unwrap();
+    let nip = ksef_model::Nip::random(&mut rand::rng()).to_string();
+    let login = Command::cargo_bin("ksef")
+        .unwrap()
+        .env("KSEF_CONFIG_DIR", config.path())
+        .args([
+            "--env",
+            &url,
+            "auth",
+            "login",
+            "--test-certificate",
+            "--nip",
+            &nip,
+        ])
+        .output()
+        .unwrap();
+    // Stop the server whatever the login did, then check both.
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    assert!(status.success(), "sim serve ended with {status}");
+}
