@@ -5,6 +5,7 @@ mod batch;
 mod certificates;
 mod clock;
 mod error;
+pub mod faults;
 mod ids;
 mod invoice_xml;
 mod invoices;
@@ -17,8 +18,10 @@ mod server;
 mod sessions;
 mod state;
 mod testdata;
+mod tls;
 mod tokens;
 mod upo;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use keys::{KeyRotationError, KeyUsage, MAX_ROTATIONS};
 pub use server::{IMPLEMENTED_OPERATIONS, SimError, Simulator, SimulatorBuilder, SimulatorHandle};

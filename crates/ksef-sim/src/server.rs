@@ -151,6 +151,8 @@ impl Simulator {
 }
 
 /// Configures and starts a simulator.
+    /// Injected faults (faults.rs).
+    pub faults: crate::faults::FaultInjector,
 pub struct SimulatorBuilder {
     bind: SocketAddr,
     seed: Option<u64>,
@@ -179,6 +181,7 @@ impl SimulatorBuilder {
         self.bind = addr;
         self
     }
+            faults: crate::faults::FaultPlan::default(),
 
     /// Seeds the generator of reference numbers and KSeF numbers (reproducible runs).
     pub fn seed(mut self, seed: u64) -> Self {
@@ -192,6 +195,7 @@ impl SimulatorBuilder {
         self.public_url = Some(url.into().trim_end_matches('/').to_owned());
         self
     }
+    faults: crate::faults::FaultPlan,
 
     /// The clock (tests pass a [`crate::ManualClock`] to expire things without waiting).
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -259,6 +263,14 @@ impl SimulatorBuilder {
                 receiving_entity: "Ministerstwo Finansów".into(),
                 retrieval: self.retrieval,
             },
+    /// Injects faults (latency, 5xx, 429, dropped connections) as `plan` says; see
+    /// [`crate::faults`]. Replaceable at run time with [`SimulatorHandle::set_faults`] or `PUT
+    /// /__sim/faults`.
+    pub fn faults(mut self, plan: crate::faults::FaultPlan) -> Self {
+        self.faults = plan;
+        self
+    }
+
             jwt_secret: secret,
             limiter: self
                 .rate_limits
@@ -270,8 +282,8 @@ impl SimulatorBuilder {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                crate::tls::SimListener::new(listener),
+                app.into_make_service_with_connect_info::<crate::tls::Conn>(),
             )
             .with_graceful_shutdown(async {
                 let _ = rx.await;
@@ -282,7 +294,7 @@ impl SimulatorBuilder {
             addr,
             shutdown: Some(tx),
             task: Some(task),
-            _inner: inner,
+            inner,
         })
     }
 }
@@ -293,10 +305,11 @@ pub struct SimulatorHandle {
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Inner {
+            faults: crate::faults::FaultInjector::new(self.faults),
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Inner(<simulator state>)")
     }
@@ -347,6 +360,31 @@ pub(crate) struct Req {
     pub now: OffsetDateTime,
     /// The verified bearer token, if the operation takes one.
     pub claims: Option<Claims>,
+    /// Replaces the fault plan (counters start again from zero).
+    pub fn set_faults(&self, plan: crate::faults::FaultPlan) {
+        self.inner.faults.set(plan);
+    }
+
+    /// Stops injecting faults.
+    pub fn clear_faults(&self) {
+        self.inner.faults.set(crate::faults::FaultPlan::default());
+    }
+
+    /// What was injected since the plan was set.
+    pub fn fault_counters(&self) -> crate::faults::FaultCounters {
+        self.inner.faults.counters()
+    }
+
+    /// Rotates the simulator's published key for `usage` (as `POST /__sim/keys/rotate` does):
+    /// a new RSA key pair and certificate are listed by `/security/public-key-certificates`, and
+    /// the old `publicKeyId` is answered with 21470. Returns the new `publicKeyId`.
+    pub async fn rotate_key(
+        &self,
+        usage: crate::keys::KeyUsage,
+    ) -> Result<String, crate::keys::KeyRotationError> {
+        crate::keys::rotate_async(self.inner.clone(), usage).await
+    }
+
     /// The authenticated context/subject and their permissions (access/refresh tokens).
     pub caller: Option<Caller>,
 }
@@ -461,7 +499,7 @@ fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
 
 async fn dispatch(
     AxState(inner): AxState<Arc<Inner>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(conn): ConnectInfo<crate::tls::Conn>,
     request: Request,
 ) -> Response {
     let now = inner.now();
@@ -498,6 +536,17 @@ async fn handle(
             && let Some(part) = rest.strip_prefix("batch/")
         {
             return crate::batch::upload_part(inner, part, &parts.headers, body, now).await;
+    if request.uri().path().starts_with("/__sim/") {
+        return crate::faults::admin(&inner, request).await;
+    }
+    let peer = conn.peer;
+    let injection = inner.faults.decide(
+        operation_name(request.method(), request.uri().path()),
+        request.uri().path(),
+    );
+    if !injection.latency.is_zero() {
+        tokio::time::sleep(injection.latency).await;
+    }
         }
         if parts.method != HttpMethod::GET {
             return Err(ApiError::NotFound);
@@ -508,11 +557,18 @@ async fn handle(
         return crate::sessions::presigned_download(inner, rest, now);
     }
     let Some(api_path) = path.strip_prefix("/v2") else {
+    if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::Before, &conn, problem)
+    {
+        return r;
+    }
         return Err(ApiError::NotFound);
     };
     let method = match parts.method {
         HttpMethod::GET => Method::Get,
         HttpMethod::POST => Method::Post,
+    if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::After, &conn, problem) {
+        return r;
+    }
         HttpMethod::PUT => Method::Put,
         HttpMethod::DELETE => Method::Delete,
         _ => return Err(ApiError::NotFound),
@@ -643,6 +699,18 @@ fn authenticate(inner: &Inner, req: &mut Req) -> Result<(), ApiError> {
         let auth = st
             .auths
             .get(&claims.auth_ref)
+/// The catalogue name of the operation a request is for (for fault rules).
+fn operation_name(method: &HttpMethod, path: &str) -> Option<&'static str> {
+    let method = match *method {
+        HttpMethod::GET => Method::Get,
+        HttpMethod::POST => Method::Post,
+        HttpMethod::PUT => Method::Put,
+        HttpMethod::DELETE => Method::Delete,
+        _ => return None,
+    };
+    route(method, path.strip_prefix("/v2")?).map(|(op, _)| op.name)
+}
+
             .ok_or_else(|| unauthorized("Nieprawidłowy token."))?;
         if claims.kind == TokenKind::Refresh {
             // KSeF answers 21304 to a refresh after the auth session was revoked.
