@@ -75,6 +75,24 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::StartInvoiceExport,
     OperationId::InvoiceExportStatus,
     // Permissions (permissions.rs):
+    OperationId::GrantPersonPermissions,
+    OperationId::GrantEntityPermissions,
+    OperationId::GrantAuthorizationPermissions,
+    OperationId::GrantIndirectPermissions,
+    OperationId::GrantSubunitPermissions,
+    OperationId::GrantEuEntityAdministrationPermissions,
+    OperationId::GrantEuEntityRepresentativePermissions,
+    OperationId::RevokeCommonPermission,
+    OperationId::RevokeAuthorizationPermission,
+    OperationId::PermissionOperationStatus,
+    OperationId::QueryPersonalPermissions,
+    OperationId::QueryPersonPermissions,
+    OperationId::QuerySubunitPermissions,
+    OperationId::QueryEntityPermissions,
+    OperationId::QueryEntityRoles,
+    OperationId::QuerySubordinateEntityRoles,
+    OperationId::QueryAuthorizationPermissions,
+    OperationId::QueryEuEntityPermissions,
     // KSeF certificates (certificates.rs):
 ];
 

@@ -148,6 +148,8 @@ pub(crate) struct Grant {
     pub context: Ident,
     pub subject: Ident,
     pub permission: String,
+    /// Id, kind, author, description, details… (permissions.rs).
+    pub meta: crate::permissions::GrantMeta,
 }
 
 /// An invoice sent in a session.
@@ -233,6 +235,8 @@ pub(crate) struct State {
     pub downloads: HashMap<String, (Download, OffsetDateTime)>,
     /// Invoice retrieval: metadata cache, exports and their parts.
     pub retrieval: crate::invoices::RetrievalState,
+    /// Permission operations and entity roles (permissions.rs).
+    pub perm: crate::permissions::PermState,
 }
 
 impl State {
@@ -252,6 +256,7 @@ impl State {
             duplicates: HashMap::new(),
             downloads: HashMap::new(),
             retrieval: Default::default(),
+            perm: Default::default(),
         }
     }
 
@@ -271,29 +276,9 @@ impl State {
         }
     }
 
-    /// The permissions `subject` holds in `context` (the owner holds all but `VatUeManage`).
+    /// The permissions `subject` holds in `context`: the owner holds all but `VatUeManage`,
+    /// plus every grant that applies (see `permissions::effective`).
     pub fn permissions(&self, context: &Ident, subject: &Ident) -> Vec<String> {
-        if self.is_owner(context, subject) {
-            return [
-                "InvoiceWrite",
-                "InvoiceRead",
-                "CredentialsManage",
-                "CredentialsRead",
-                "Introspection",
-                "SubunitManage",
-            ]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        }
-        let mut out: Vec<String> = self
-            .grants
-            .iter()
-            .filter(|g| &g.context == context && &g.subject == subject)
-            .map(|g| g.permission.clone())
-            .collect();
-        out.sort();
-        out.dedup();
-        out
+        crate::permissions::effective(self, context, subject)
     }
 }

@@ -9,6 +9,7 @@ use ksef_model::api::{
 };
 
 use crate::error::ApiError;
+use crate::permissions::{GrantMeta, Kind, Role, new_id};
 use crate::server::{Inner, Req, empty};
 use crate::state::{Grant, Ident, Person, Subject};
 
@@ -57,12 +58,37 @@ pub(crate) fn create_subject(inner: &Inner, req: &Req) -> Result<Response, ApiEr
             [format!("Podmiot {nip} już istnieje.")],
         ));
     }
+    // The subject's role and its subunits' roles (`GET /permissions/query/entities/roles`,
+    // `POST /permissions/query/subordinate-entities/roles`).
+    let (role, sub_role) = match body.subject_type.as_str() {
+        "EnforcementAuthority" => ("EnforcementAuthority", None),
+        "VatGroup" => ("VatGroupUnit", Some("VatGroupSubUnit")),
+        _ => ("LocalGovernmentUnit", Some("LocalGovernmentSubUnit")),
+    };
+    let start = req.now;
+    st.perm.roles.push(Role {
+        nip: nip.clone(),
+        role,
+        parent: None,
+        description: body.description.clone(),
+        start,
+    });
+    let subunits = body.subunits.unwrap_or_default();
+    for s in &subunits {
+        if let Some(sub_role) = sub_role {
+            st.perm.roles.push(Role {
+                nip: s.subject_nip.as_str().to_owned(),
+                role: sub_role,
+                parent: Some(nip.clone()),
+                description: s.description.clone(),
+                start,
+            });
+        }
+    }
     st.subjects.push(Subject {
         nip,
         subject_type: body.subject_type.as_str().to_owned(),
-        subunits: body
-            .subunits
-            .unwrap_or_default()
+        subunits: subunits
             .iter()
             .map(|s| s.subject_nip.as_str().to_owned())
             .collect(),
@@ -82,6 +108,9 @@ pub(crate) fn remove_subject(inner: &Inner, req: &Req) -> Result<Response, ApiEr
         .collect();
     st.subjects
         .retain(|s| s.nip != nip && !subunits.contains(&s.nip));
+    st.perm
+        .roles
+        .retain(|r| r.nip != nip && !subunits.contains(&r.nip) && r.parent.as_deref() != Some(nip));
     Ok(empty(StatusCode::OK))
 }
 
@@ -96,6 +125,15 @@ pub(crate) fn create_person(inner: &Inner, req: &Req) -> Result<Response, ApiErr
             [format!("Osoba {pesel} powiązana z {nip} już istnieje.")],
         ));
     }
+    if body.is_bailiff {
+        st.perm.roles.push(Role {
+            nip: nip.clone(),
+            role: "CourtBailiff",
+            parent: None,
+            description: body.description.clone(),
+            start: req.now,
+        });
+    }
     st.persons.push(Person {
         nip,
         pesel,
@@ -107,7 +145,11 @@ pub(crate) fn create_person(inner: &Inner, req: &Req) -> Result<Response, ApiErr
 
 pub(crate) fn remove_person(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
     let body: PersonRemoveRequest = req.json()?;
-    inner.state().persons.retain(|p| p.nip != body.nip.as_str());
+    let mut st = inner.state();
+    st.persons.retain(|p| p.nip != body.nip.as_str());
+    st.perm
+        .roles
+        .retain(|r| !(r.nip == body.nip.as_str() && r.role == "CourtBailiff"));
     Ok(empty(StatusCode::OK))
 }
 
@@ -132,13 +174,29 @@ pub(crate) fn grant(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
     let mut st = inner.state();
     for p in &body.permissions {
         check_description(&p.description)?;
-        let g = Grant {
-            context: context.clone(),
-            subject: subject.clone(),
-            permission: p.permission_type.as_str().to_owned(),
-        };
-        if !st.grants.contains(&g) {
-            st.grants.push(g);
+        let permission = p.permission_type.as_str().to_owned();
+        let exists = st.grants.iter().any(|g| {
+            g.meta.kind == Kind::TestData
+                && g.context == context
+                && g.subject == subject
+                && g.permission == permission
+        });
+        if !exists {
+            let id = new_id(&mut st);
+            st.grants.push(Grant {
+                context: context.clone(),
+                subject: subject.clone(),
+                permission,
+                meta: GrantMeta {
+                    id,
+                    kind: Kind::TestData,
+                    granted_in: context.clone(),
+                    author: ("System".into(), String::new()),
+                    description: p.description.clone(),
+                    start: Some(req.now),
+                    ..GrantMeta::default()
+                },
+            });
         }
     }
     Ok(empty(StatusCode::OK))
@@ -154,9 +212,8 @@ pub(crate) fn revoke(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
         body.authorized_identifier.r#type.as_str(),
         &body.authorized_identifier.value,
     );
-    inner
-        .state()
-        .grants
-        .retain(|g| !(g.context == context && g.subject == subject));
+    inner.state().grants.retain(|g| {
+        !(g.meta.kind == Kind::TestData && g.context == context && g.subject == subject)
+    });
     Ok(empty(StatusCode::OK))
 }
