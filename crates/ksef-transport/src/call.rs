@@ -125,6 +125,11 @@ impl Transport {
         })
     }
 
+    /// The retry policy this transport applies.
+    pub fn retry(&self) -> crate::retry::RetryPolicy {
+        *self.retry_policy()
+    }
+
     /// The `Authorization` header for a token, for [`Transport::call`].
     pub fn bearer_of(token: impl crate::token::Bearer) -> Option<BearerHeader> {
         token.header_value().map(BearerHeader)

@@ -5,11 +5,15 @@
 //!   wait `Retry-After` (seconds or an HTTP date; exponential backoff when absent) while the total
 //!   rate-limit waiting stays within [`RetryPolicy::rate_limit_budget`]; then stop (the caller
 //!   returns [`Error::RateLimited`](crate::Error::RateLimited)).
-//! - **5xx, timeouts, connection failures** — repeated only for operations where a second
+//! - **5xx, timeouts, broken connections** — repeated only for operations where a second
 //!   request cannot create a second object ([`RetryClass::Idempotent`]: every GET and an
 //!   explicit list of POST/DELETE calls), with exponential backoff and jitter, at most
 //!   [`RetryPolicy::max_attempts`] attempts in all. Never for sending an invoice, opening or
-//!   closing a session, starting exports, granting permissions or generating tokens.
+//!   closing a session, starting exports, granting permissions or generating tokens: the server
+//!   may have carried them out and lost only the answer (the facade reconciles an invoice send
+//!   by looking the invoice up in its session).
+//! - **A connection that could not be established** — the request never left, so every
+//!   operation is repeated (within [`RetryPolicy::max_attempts`]), redeem included.
 //! - **Redeem** ([`RetryClass::RedeemOnce`]) is never repeated; an ambiguous failure becomes
 //!   [`Error::RedeemOutcomeUnknown`](crate::Error::RedeemOutcomeUnknown).
 //! - Anything else (2xx, other 4xx, decode errors) stops.
@@ -190,9 +194,9 @@ impl RetryPolicy {
                 retry_after,
             } if (500..=599).contains(&status) => self.transient(class, attempt, retry_after),
             Outcome::Status { .. } => Decision::Stop,
-            Outcome::Timeout | Outcome::Connect | Outcome::Transport => {
-                self.transient(class, attempt, None)
-            }
+            // Nothing was sent: repeating cannot do anything twice.
+            Outcome::Connect => self.transient(RetryClass::Idempotent, attempt, None),
+            Outcome::Timeout | Outcome::Transport => self.transient(class, attempt, None),
         }
     }
 
@@ -352,9 +356,34 @@ mod tests {
     }
 
     #[test]
+    fn unsent_requests_retry_for_every_class() {
+        let p = RetryPolicy::default();
+        for class in ALL_CLASSES {
+            assert_eq!(
+                p.decide(class, &Outcome::Connect, &at(1)),
+                Decision::RetryAfter(MS(250)),
+                "{class:?}"
+            );
+            assert_eq!(
+                p.decide(class, &Outcome::Connect, &at(3)),
+                Decision::Stop,
+                "max_attempts"
+            );
+        }
+        assert_eq!(
+            RetryPolicy::none().decide(RetryClass::NotIdempotent, &Outcome::Connect, &at(1)),
+            Decision::Stop
+        );
+    }
+
+    #[test]
     fn transport_failures_retry_only_idempotent() {
         let p = RetryPolicy::default();
-        for o in [Outcome::Timeout, Outcome::Connect, Outcome::Transport] {
+        assert!(matches!(
+            p.decide(RetryClass::Idempotent, &Outcome::Connect, &at(1)),
+            Decision::RetryAfter(_)
+        ));
+        for o in [Outcome::Timeout, Outcome::Transport] {
             assert!(matches!(
                 p.decide(RetryClass::Idempotent, &o, &at(1)),
                 Decision::RetryAfter(_)
