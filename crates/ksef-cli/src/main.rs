@@ -11,6 +11,7 @@ mod profile;
 mod qr_cmd;
 mod retrieval_cmd;
 mod send_cmd;
+mod token_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +82,11 @@ enum Command {
     Download(retrieval_cmd::DownloadArgs),
     /// Query invoice metadata; the filters are flags.
     Query(retrieval_cmd::QueryArgs),
+    /// KSeF tokens of the logged-in context: generate, list, status, revoke.
+    Token {
+        #[command(subcommand)]
+        command: token_cmd::TokenCommand,
+    },
     /// Offline QR codes: KOD I (invoice) and KOD II (issuer certificate) as SVG or PNG.
     Qr {
         #[command(subcommand)]
@@ -178,6 +184,7 @@ fn main() -> ExitCode {
                 Command::Send(args) => run_async(send_cmd::send(args, g)),
                 Command::Status(args) => run_async(send_cmd::status(args, g)),
                 Command::Upo(args) => run_async(send_cmd::upo(args, g)),
+                Command::Token { command } => run_async(token_cmd::run(command, g)),
                 Command::Download(args) => run_async(retrieval_cmd::download(args, g)),
                 Command::Query(args) => run_async(retrieval_cmd::query(args, g)),
                 Command::Sim { command } => match command {

@@ -973,3 +973,112 @@ fn sim_serve_as_a_child_process_until_sigterm() {
     );
     assert!(status.success(), "sim serve ended with {status}");
 }
+
+#[test]
+fn token_generate_then_log_in_with_it_list_and_revoke() {
+    let env = Env::start();
+    env.login_test_certificate("owner");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("token.txt");
+    let v = json(
+        env.ksef()
+            .args(["--json", "--profile", "owner", "token", "generate"])
+            .args([
+                "--description",
+                "CLI test reader",
+                "--permission",
+                "invoice-read",
+            ])
+            .args(["--permission", "invoice-write", "--out"])
+            .arg(&secret)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["status"], "Active");
+    assert!(v.get("token").is_none(), "the secret went to the file only");
+    let reference = v["referenceNumber"].as_str().unwrap().to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let token = std::fs::read_to_string(&secret).unwrap();
+
+    // Log in with it from stdin, then from the environment; send with the token's login.
+    env.ksef()
+        .args([
+            "auth",
+            "login",
+            "--token",
+            "--nip",
+            &env.nip,
+            "--profile",
+            "bot",
+        ])
+        .write_stdin(format!("{token}\n"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(token)"));
+    env.ksef()
+        .env("MY_TOKEN", &token)
+        .args(["auth", "login", "--token", "--token-env", "MY_TOKEN"])
+        .args(["--nip", &env.nip, "--profile", "bot"])
+        .assert()
+        .success();
+    let invoice = env.invoice(dir.path(), "T-1");
+    env.ksef()
+        .args(["--profile", "bot", "send"])
+        .arg(&invoice)
+        .assert()
+        .success();
+
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "--profile",
+                "owner",
+                "token",
+                "list",
+                "--status",
+                "active",
+            ])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert!(
+        v["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["referenceNumber"] == reference.as_str()),
+        "{v}"
+    );
+    env.ksef()
+        .args(["--profile", "owner", "token", "revoke", &reference])
+        .assert()
+        .success();
+    env.ksef()
+        .args(["--profile", "owner", "token", "status", &reference])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Revok"));
+    // A revoked token no longer logs in (KSeF status 450): exit 1.
+    env.ksef()
+        .args([
+            "auth",
+            "login",
+            "--token",
+            "--nip",
+            &env.nip,
+            "--profile",
+            "bot2",
+        ])
+        .write_stdin(token)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("450"));
+}
