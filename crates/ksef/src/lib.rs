@@ -17,7 +17,9 @@ pub use session::{
     AcceptedInvoice, ClosedSession, MAX_INVOICE_SIZE, OnlineSession, SendOptions, SentInvoice,
     Sessions, UpoDocument,
 };
-pub use testdata::{TestData, TestSubject};
+pub use testdata::{
+    NewTestPerson, NewTestSubject, TemporalTestData, TestData, TestOverrides, TestSubject,
+};
 
 // Crates whose types appear in the public API, re-exported so users never mix versions.
 pub use ksef_crypto as crypto;
