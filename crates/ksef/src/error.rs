@@ -75,6 +75,14 @@ pub enum Error {
         /// The final status.
         status: StatusFailure,
     },
+    /// An invoice export ended in a failure status (415 key, 420 range, 210 expired, 500, 550).
+    #[error("invoice export {reference} failed with {status}")]
+    ExportFailed {
+        /// The export reference number.
+        reference: String,
+        /// The final status.
+        status: StatusFailure,
+    },
     /// Waiting for an asynchronous KSeF operation took longer than allowed.
     #[error(
         "timed out after {seconds} s waiting for {what}; KSeF may be slow — wait longer (raise the poll timeout) and check again"
@@ -124,7 +132,8 @@ impl Error {
             // 500 "unknown error" and 550 "cancelled by the system" invite a retry.
             Error::AuthenticationFailed(s)
             | Error::InvoiceRejected { status: s, .. }
-            | Error::SessionFailed { status: s, .. } => matches!(s.code, 500 | 550),
+            | Error::SessionFailed { status: s, .. }
+            | Error::ExportFailed { status: s, .. } => matches!(s.code, 500 | 550),
             _ => false,
         }
     }
@@ -142,7 +151,8 @@ impl Error {
         match self {
             Error::AuthenticationFailed(s)
             | Error::InvoiceRejected { status: s, .. }
-            | Error::SessionFailed { status: s, .. } => Some(s.code),
+            | Error::SessionFailed { status: s, .. }
+            | Error::ExportFailed { status: s, .. } => Some(s.code),
             _ => None,
         }
     }

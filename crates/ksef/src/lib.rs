@@ -5,18 +5,22 @@ pub mod batch;
 mod batch_session;
 mod client;
 mod error;
+pub mod invoices;
 pub mod qr;
 mod session;
+pub mod sync;
 mod testdata;
 
 pub use auth::{Auth, AuthenticatedClient, SavedAuth, TestIdentity, XadesOptions, test_signer};
 pub use batch_session::{BatchInvoiceResult, BatchOutcome, BatchSendOptions, UploadProgress};
 pub use client::{KsefClient, KsefClientBuilder, PollOptions};
 pub use error::{Error, ExceptionCode, Result, StatusFailure};
+pub use invoices::{DownloadedInvoice, ExportOptions, ExportPackage, ExportedInvoice, Invoices};
 pub use session::{
     AcceptedInvoice, ClosedSession, MAX_INVOICE_SIZE, OnlineSession, SendOptions, SentInvoice,
     Sessions, UpoDocument,
 };
+pub use sync::{FsSyncStateStore, SyncCheckpoint, SyncOptions, SyncStateStore, SyncedInvoice};
 pub use testdata::{
     NewTestPerson, NewTestSubject, TemporalTestData, TestData, TestOverrides, TestSubject,
 };
