@@ -177,21 +177,91 @@ impl SessionKey {
     }
 
     /// Encrypts an invoice and returns the ciphertext with the plaintext and ciphertext SHA-256
-    /// and sizes, hashing while encrypting (one pass over cache-warm chunks, one allocation).
+    /// and sizes, in one pass: the two hashes run interleaved with the AES-CBC chain (see
+    /// [`INTERLEAVE`]), one allocation.
     pub fn encrypt_invoice(&self, xml: &[u8]) -> EncryptedInvoice {
-        let mut out = Vec::with_capacity(xml.len() / BLOCK * BLOCK + BLOCK);
+        self.encrypt_invoice_impl(xml, None)
+    }
+
+    /// Like [`SessionKey::encrypt_invoice`], and also appends the Base64 of the ciphertext
+    /// (`encryptedInvoiceContent`, padded standard Base64, ASCII) to `base64_out`, encoded in
+    /// the same pass while the ciphertext is still in L1 cache. `base64_out` may already hold
+    /// the start of a JSON request body: the text is appended, nothing is escaped (Base64
+    /// needs no JSON escaping).
+    pub fn encrypt_invoice_with_base64(
+        &self,
+        xml: &[u8],
+        base64_out: &mut Vec<u8>,
+    ) -> EncryptedInvoice {
+        self.encrypt_invoice_impl(xml, Some(base64_out))
+    }
+
+    fn encrypt_invoice_impl(&self, xml: &[u8], b64: Option<&mut Vec<u8>>) -> EncryptedInvoice {
+        use base64::Engine as _;
+        let engine = &base64::engine::general_purpose::STANDARD;
+        let ct_len = xml.len() / BLOCK * BLOCK + BLOCK;
+        let mut out = Vec::with_capacity(ct_len);
+        // The Base64 text goes straight into its final place: size the buffer once.
+        let (b64, mut b64_pos) = match b64 {
+            Some(v) => {
+                let start = v.len();
+                v.resize(start + ct_len.div_ceil(3) * 4, 0);
+                (Some(v), start)
+            }
+            None => (None, 0),
+        };
         let mut ph = Sha256::new();
         let mut ch = Sha256::new();
-        let mut core = CbcCore::new(self);
-        core.encrypt_into(xml, &mut out, |p| ph.update(p), |c| ch.update(c));
-        core.finish_into(&mut out, |p| ph.update(p), |c| ch.update(c));
-        let encrypted_invoice_size = out.len() as u64;
+        let mut enc = Aes256CbcEnc::new((&*self.key).into(), (&self.iv).into());
+        let whole = xml.len() / BLOCK * BLOCK;
+        let (body, tail) = xml.split_at(whole);
+        // `hashed`: the ciphertext already hashed; `encoded`: already in Base64. Each step
+        // issues the AES chain of one chunk, then the work that does not depend on it: the
+        // plaintext hash of the same chunk, the ciphertext hash of the previous one, and the
+        // Base64 of earlier ciphertext in pieces of B64_STEP bytes (a multiple of 3, so there
+        // is no padding mid-stream).
+        const B64_STEP: usize = 192;
+        let mut hashed = 0;
+        let mut encoded = 0;
+        let mut b64 = b64;
+        for chunk in body.chunks(INTERLEAVE) {
+            let start = out.len();
+            out.extend_from_slice(chunk);
+            let (blocks, _) = Block::slice_as_chunks_mut(&mut out[start..]);
+            enc.encrypt_blocks(blocks);
+            ph.update(chunk);
+            if hashed < start {
+                ch.update(&out[hashed..start]);
+                hashed = start;
+                if let Some(v) = b64.as_deref_mut()
+                    && hashed - encoded >= B64_STEP
+                {
+                    let piece = &out[encoded..encoded + B64_STEP];
+                    b64_pos += engine.encode_slice(piece, &mut v[b64_pos..]).unwrap_or(0);
+                    encoded += B64_STEP;
+                }
+            }
+        }
+        let pad = (BLOCK - tail.len()) as u8;
+        let mut last = [pad; BLOCK];
+        last[..tail.len()].copy_from_slice(tail);
+        let mut last = Block::from(last);
+        enc.encrypt_block(&mut last);
+        out.extend_from_slice(&last);
+        ph.update(tail);
+        ch.update(&out[hashed..]);
+        if let Some(v) = b64 {
+            b64_pos += engine
+                .encode_slice(&out[encoded..], &mut v[b64_pos..])
+                .unwrap_or(0);
+            debug_assert_eq!(b64_pos, v.len());
+        }
         EncryptedInvoice {
-            ciphertext: out,
             invoice_hash: Sha256Base64::from_digest(ph.finalize().into()),
             invoice_size: xml.len() as u64,
             encrypted_invoice_hash: Sha256Base64::from_digest(ch.finalize().into()),
-            encrypted_invoice_size,
+            encrypted_invoice_size: out.len() as u64,
+            ciphertext: out,
         }
     }
 
@@ -244,23 +314,15 @@ impl SessionKey {
     }
 
     /// Encrypts `reader` into `writer` with constant memory and returns the hashes and sizes.
-    /// Hashing runs on a second thread so that it overlaps the (serial) CBC encryption.
+    /// The plaintext is read straight into the encryption buffer; both hashes run on a second
+    /// thread while this one runs the (serial) CBC chain.
     pub fn encrypt_stream<R: std::io::Read, W: std::io::Write>(
         &self,
         mut reader: R,
         writer: W,
     ) -> Result<StreamDigests> {
         let mut w = EncryptingWriter::new(self, writer);
-        let mut buf = vec![0u8; STREAM_CHUNK];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::Io(e)),
-            };
-            std::io::Write::write_all(&mut w, &buf[..n])?;
-        }
+        while w.fill_from(&mut reader)? > 0 {}
         let (_, d) = w.finish()?;
         Ok(d)
     }
@@ -288,10 +350,16 @@ impl SessionKey {
     }
 }
 
-/// Chunk size of the streaming adapters (and of the hash/encrypt interleave).
+/// Chunk size of the streaming adapters.
 pub(crate) const STREAM_CHUNK: usize = 256 * 1024;
-/// Interleave granularity for the one-shot path: small enough to stay in L1.
-const L1_CHUNK: usize = 4096;
+/// Interleave granularity. AES-CBC encryption is one long dependency chain (each block waits for
+/// the previous one) that leaves most of the core idle, and SHA-256 is another; issuing one
+/// chunk of AES and then the hashing that does not depend on it lets the out-of-order core run
+/// both chains at once. The chunk must be small enough for both to fit in the reorder window and
+/// a multiple of 16 (AES) and 64 (one SHA-256 block, no buffering). Measured on-CPU for a 5.5 KB
+/// invoice, AES-CBC + both hashes: 14.4 µs one after the other, 11.4 µs interleaved by 64 bytes,
+/// 12.3 by 128, 13.1 by 192, 14.2 by 512 (AES-CBC alone: 7.4 µs).
+pub const INTERLEAVE: usize = 64;
 
 /// CBC encryption with PKCS#7 over arbitrary-sized input, holding back a partial block.
 /// Our own loop (instead of `encrypt_padded_vec`) so that plaintext and ciphertext can be hashed
@@ -338,14 +406,23 @@ impl CbcCore {
         }
         let whole = input.len() / BLOCK * BLOCK;
         let (body, tail) = input.split_at(whole);
-        for chunk in body.chunks(L1_CHUNK) {
-            // Hash the chunk, then copy and encrypt it while it is still in L1.
-            on_plain(chunk);
+        out.reserve(whole + BLOCK);
+        // Issue the AES chain of a chunk, then the hashing that does not depend on it (this
+        // chunk's plaintext, the previous chunk's ciphertext): see [`INTERLEAVE`].
+        let mut done = out.len();
+        for chunk in body.chunks(INTERLEAVE) {
             let start = out.len();
             out.extend_from_slice(chunk);
             let (blocks, _) = Block::slice_as_chunks_mut(&mut out[start..]);
             self.enc.encrypt_blocks(blocks);
-            on_cipher(&out[start..]);
+            on_plain(chunk);
+            if done < start {
+                on_cipher(&out[done..start]);
+                done = start;
+            }
+        }
+        if done < out.len() {
+            on_cipher(&out[done..]);
         }
         on_plain(tail);
         self.pending[..tail.len()].copy_from_slice(tail);
@@ -428,9 +505,11 @@ pub fn decrypt_ksef_token(
 // ---------------------------------------------------------------------------------------------
 // Streaming
 
-/// Runs the two SHA-256 computations of a stream on a helper thread: chunks of plaintext and
-/// ciphertext are handed over in owned buffers which come back for reuse, so memory stays at a
-/// few chunks whatever the stream length.
+/// Runs both SHA-256 computations of a stream on a helper thread, so that they overlap the
+/// (serial) AES-CBC chain, which stays alone on the calling thread: with two free cores the
+/// stream runs at AES-CBC speed (the helper needs less CPU than the AES chain; see
+/// benches/encryption.rs). Chunks are handed over in owned buffers that come back for reuse
+/// through bounded channels, so memory stays at a few chunks whatever the stream length.
 struct BackgroundHasher {
     tx: Option<std::sync::mpsc::SyncSender<(Vec<u8>, Vec<u8>)>>,
     recycled: std::sync::mpsc::Receiver<(Vec<u8>, Vec<u8>)>,
@@ -444,11 +523,9 @@ impl BackgroundHasher {
         let handle = std::thread::spawn(move || {
             let mut ph = Sha256::new();
             let mut ch = Sha256::new();
-            while let Ok((mut p, mut c)) = rx.recv() {
+            while let Ok((p, c)) = rx.recv() {
                 ph.update(&p);
                 ch.update(&c);
-                p.clear();
-                c.clear();
                 let _ = back_tx.try_send((p, c));
             }
             (ph.finalize().into(), ch.finalize().into())
@@ -460,13 +537,14 @@ impl BackgroundHasher {
         }
     }
 
+    /// A plaintext buffer of `STREAM_CHUNK` bytes and an empty ciphertext buffer: recycled
+    /// ones, or new ones.
     fn buffers(&self) -> (Vec<u8>, Vec<u8>) {
-        self.recycled.try_recv().unwrap_or_else(|_| {
-            (
-                Vec::with_capacity(STREAM_CHUNK),
-                Vec::with_capacity(STREAM_CHUNK + BLOCK),
-            )
-        })
+        let (mut p, mut c) = self.recycled.try_recv().unwrap_or_default();
+        p.resize(STREAM_CHUNK, 0);
+        c.clear();
+        c.reserve(STREAM_CHUNK + BLOCK);
+        (p, c)
     }
 
     fn send(&self, p: Vec<u8>, c: Vec<u8>) -> std::io::Result<()> {
@@ -503,7 +581,9 @@ pub struct EncryptingWriter<W: std::io::Write> {
     inner: Option<W>,
     core: CbcCore,
     hasher: BackgroundHasher,
+    /// Plaintext buffer, always `STREAM_CHUNK` long; `filled` bytes are in use.
     plain: Vec<u8>,
+    filled: usize,
     plain_size: u64,
     cipher_size: u64,
 }
@@ -525,15 +605,36 @@ impl<W: std::io::Write> EncryptingWriter<W> {
             core: CbcCore::new(k),
             hasher,
             plain,
+            filled: 0,
             plain_size: 0,
             cipher_size: 0,
         }
     }
 
-    /// Encrypts the buffered plaintext, writes the ciphertext out and hands both to the hasher.
+    /// Reads from `reader` straight into the plaintext buffer (no intermediate copy), encrypting
+    /// whenever it fills up. Returns the number of bytes read; 0 at the end of `reader`.
+    fn fill_from<R: std::io::Read>(&mut self, reader: &mut R) -> std::io::Result<usize> {
+        let n = loop {
+            match reader.read(&mut self.plain[self.filled..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        self.filled += n;
+        if self.filled == STREAM_CHUNK {
+            self.flush_chunk(false)?;
+        }
+        Ok(n)
+    }
+
+    /// Encrypts the buffered plaintext, writes the ciphertext out and hands both to the
+    /// hashing thread.
     fn flush_chunk(&mut self, last: bool) -> std::io::Result<()> {
         let (next_plain, mut cipher) = self.hasher.buffers();
-        let plain = std::mem::replace(&mut self.plain, next_plain);
+        let mut plain = std::mem::replace(&mut self.plain, next_plain);
+        plain.truncate(self.filled);
+        self.filled = 0;
         self.core.encrypt_into(&plain, &mut cipher, |_| {}, |_| {});
         if last {
             self.core.finish_into(&mut cipher, |_| {}, |_| {});
@@ -571,10 +672,11 @@ impl<W: std::io::Write> EncryptingWriter<W> {
 
 impl<W: std::io::Write> std::io::Write for EncryptingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = STREAM_CHUNK - self.plain.len();
+        let room = STREAM_CHUNK - self.filled;
         let n = buf.len().min(room);
-        self.plain.extend_from_slice(&buf[..n]);
-        if self.plain.len() == STREAM_CHUNK {
+        self.plain[self.filled..self.filled + n].copy_from_slice(&buf[..n]);
+        self.filled += n;
+        if self.filled == STREAM_CHUNK {
             self.flush_chunk(false)?;
         }
         Ok(n)
@@ -895,6 +997,25 @@ mod tests {
                 crate::hash::sha256_base64(&reference)
             );
             assert_eq!(k.decrypt(&reference).unwrap(), pt);
+        }
+    }
+
+    #[test]
+    fn base64_in_the_same_pass_matches_encoding_afterwards() {
+        let k = key();
+        let sizes = [
+            0usize, 1, 2, 15, 16, 17, 47, 48, 191, 192, 193, 383, 384, 385, 5500, 10_001,
+        ];
+        for n in sizes {
+            let pt: Vec<u8> = (0..n).map(|i| (i * 7 % 253) as u8).collect();
+            let mut body = b"{\"encryptedInvoiceContent\":\"".to_vec();
+            let inv = k.encrypt_invoice_with_base64(&pt, &mut body);
+            assert_eq!(inv, k.encrypt_invoice(&pt), "n={n}");
+            let expected = format!(
+                "{{\"encryptedInvoiceContent\":\"{}",
+                crate::hash::base64(&inv.ciphertext)
+            );
+            assert_eq!(String::from_utf8(body).unwrap(), expected, "n={n}");
         }
     }
 
