@@ -162,6 +162,9 @@ pub(crate) fn xades_signature(inner: &Arc<Inner>, req: &Req) -> Result<Response,
         None
     };
     let doc_hash = ksef_crypto::hash::sha256_base64(body);
+    let cert_failure = cert_failure.or(crate::certificates::on_xades_auth(
+        inner, cert, &context, &doc_hash, req.now,
+    ));
     start_operation(
         inner,
         req,

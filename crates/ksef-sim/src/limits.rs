@@ -34,9 +34,21 @@ pub(crate) struct Breach {
 #[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
     hits: HashMap<Key, VecDeque<OffsetDateTime>>,
+    /// Context value → group name (`onlineSession`, …, `other`) → (per s, per min, per h), set
+    /// by `/testdata/rate-limits`.
+    overrides: HashMap<String, HashMap<String, (u32, u32, u32)>>,
 }
 
 impl RateLimiter {
+    /// Replaces the overrides of `context` (an empty map restores the catalogue values).
+    pub fn set_overrides(&mut self, context: &str, groups: HashMap<String, (u32, u32, u32)>) {
+        if groups.is_empty() {
+            self.overrides.remove(context);
+        } else {
+            self.overrides.insert(context.to_owned(), groups);
+        }
+    }
+
     /// Records a request of `op` at `now`, or reports the breached window (the request is then
     /// not counted).
     pub fn check(
@@ -55,21 +67,37 @@ impl RateLimiter {
             context: context.unwrap_or("-").to_owned(),
             ip,
         };
+        let (mut s, mut m, mut h) = (
+            op.rate_limit.per_second,
+            op.rate_limit.per_minute,
+            op.rate_limit.per_hour,
+        );
+        if let Some(name) = crate::misc::group_name(op.rate_limit.group)
+            && let Some(&(os, om, oh)) = context
+                .and_then(|c| self.overrides.get(c))
+                .and_then(|g| g.get(name))
+        {
+            (s, m, h) = (Some(os), Some(om), Some(oh));
+        }
         let q = self.hits.entry(key).or_default();
         while q.front().is_some_and(|t| now - *t >= Duration::HOUR) {
             q.pop_front();
         }
         let windows = [
-            (op.rate_limit.per_second, Duration::SECOND, "sekundę"),
-            (op.rate_limit.per_minute, Duration::MINUTE, "minutę"),
-            (op.rate_limit.per_hour, Duration::HOUR, "godzinę"),
+            (s, Duration::SECOND, "sekundę"),
+            (m, Duration::MINUTE, "minutę"),
+            (h, Duration::HOUR, "godzinę"),
         ];
         for (limit, span, name) in windows {
             let Some(limit) = limit else { continue };
             let inside: Vec<&OffsetDateTime> = q.iter().filter(|t| now - **t < span).collect();
             if inside.len() >= limit as usize {
-                // The oldest request inside the window leaves it at `oldest + span`.
-                let free_at = *inside[inside.len() - limit as usize] + span;
+                // The oldest request inside the window leaves it at `oldest + span` (a limit
+                // of 0, possible through the test overrides, blocks for the whole window).
+                let free_at = match inside.len().checked_sub(limit as usize) {
+                    Some(i) if limit > 0 => *inside[i] + span,
+                    _ => now + span,
+                };
                 let wait = (free_at - now).whole_milliseconds().max(1);
                 return Err(Breach {
                     limit,

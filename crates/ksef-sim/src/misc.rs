@@ -16,27 +16,21 @@ use crate::ids::rfc3339;
 use crate::server::{Inner, Req, empty, json_ok};
 use crate::state::Ident;
 
-/// Default per-context session limits (ksef-api.md §15.2).
-fn session_limits() -> Value {
-    json!({"maxInvoiceSizeInMB": 1, "maxInvoiceWithAttachmentSizeInMB": 3, "maxInvoices": 10000})
-}
-
-pub(crate) fn context_limits(_inner: &Inner, req: &Req) -> Result<Response, ApiError> {
-    req.caller()?;
+/// Per-context session limits (ksef-api.md §15.2): the defaults (1 MB, 3 MB with attachments,
+/// 10 000 invoices) or the `/testdata/limits/context/session` override.
+pub(crate) fn context_limits(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let (online, batch) = inner.state().certs.session_limits_for(&caller.context);
     Ok(json_ok(
         StatusCode::OK,
-        &json!({"onlineSession": session_limits(), "batchSession": session_limits()}),
+        &json!({"onlineSession": online.to_json(), "batchSession": batch.to_json()}),
     ))
 }
 
-pub(crate) fn subject_limits(_inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+pub(crate) fn subject_limits(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
     let caller = req.caller()?;
-    // Enrollments / active certificates: NIP 300/100, PESEL and fingerprint 12/6.
-    let (enrollments, certificates) = if caller.subject.0 == "Nip" {
-        (300, 100)
-    } else {
-        (12, 6)
-    };
+    // Enrollments / active certificates: NIP 300/100, PESEL and fingerprint 12/6, or overridden.
+    let (enrollments, certificates) = inner.state().certs.limits_for(&caller.subject);
     Ok(json_ok(
         StatusCode::OK,
         &json!({"enrollment": {"maxEnrollments": enrollments},
@@ -44,7 +38,8 @@ pub(crate) fn subject_limits(_inner: &Inner, req: &Req) -> Result<Response, ApiE
     ))
 }
 
-fn group_name(g: RateLimitGroup) -> Option<&'static str> {
+/// The JSON name of a rate-limit group (`EffectiveApiRateLimits`' property).
+pub(crate) fn group_name(g: RateLimitGroup) -> Option<&'static str> {
     Some(match g {
         RateLimitGroup::OnlineSession => "onlineSession",
         RateLimitGroup::BatchSession => "batchSession",
@@ -64,8 +59,9 @@ fn group_name(g: RateLimitGroup) -> Option<&'static str> {
 }
 
 /// The effective rate limits per group, read from the operation catalogue.
-pub(crate) fn rate_limits(_inner: &Inner, req: &Req) -> Result<Response, ApiError> {
-    req.caller()?;
+pub(crate) fn rate_limits(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let st = inner.state();
     let mut out = Map::new();
     for op in OPERATIONS {
         let Some(name) = group_name(op.rate_limit.group) else {
@@ -73,9 +69,12 @@ pub(crate) fn rate_limits(_inner: &Inner, req: &Req) -> Result<Response, ApiErro
         };
         let r = op.rate_limit;
         out.entry(name).or_insert_with(|| {
-            json!({"perSecond": r.per_second.unwrap_or(0),
-                   "perMinute": r.per_minute.unwrap_or(0),
-                   "perHour": r.per_hour.unwrap_or(0)})
+            match st.certs.rate_limit_override(&caller.context, name) {
+                Some((s, m, h)) => json!({"perSecond": s, "perMinute": m, "perHour": h}),
+                None => json!({"perSecond": r.per_second.unwrap_or(0),
+                               "perMinute": r.per_minute.unwrap_or(0),
+                               "perHour": r.per_hour.unwrap_or(0)}),
+            }
         });
     }
     Ok(json_ok(StatusCode::OK, &Value::Object(out)))

@@ -94,6 +94,22 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::QueryAuthorizationPermissions,
     OperationId::QueryEuEntityPermissions,
     // KSeF certificates (certificates.rs):
+    OperationId::CertificateLimits,
+    OperationId::CertificateEnrollmentData,
+    OperationId::EnrollCertificate,
+    OperationId::CertificateEnrollmentStatus,
+    OperationId::RetrieveCertificates,
+    OperationId::RevokeCertificate,
+    OperationId::QueryCertificates,
+    OperationId::TestdataUpdateCertificate,
+    OperationId::TestdataSetCertificateLimits,
+    OperationId::TestdataResetCertificateLimits,
+    OperationId::TestdataSetSessionLimits,
+    OperationId::TestdataResetSessionLimits,
+    OperationId::TestdataSetRateLimits,
+    OperationId::TestdataResetRateLimits,
+    OperationId::TestdataSetProductionRateLimits,
+    OperationId::QueryPeppolProviders,
 ];
 
 /// Failure to start the simulator.

@@ -233,6 +233,8 @@ pub(crate) struct State {
     pub duplicates: HashMap<(String, String, String), (String, String)>,
     /// Presigned download token → resource (with expiry).
     pub downloads: HashMap<String, (Download, OffsetDateTime)>,
+    /// KSeF certificates, limit overrides, Peppol providers (certificates.rs).
+    pub certs: crate::certificates::CertState,
     /// Invoice retrieval: metadata cache, exports and their parts.
     pub retrieval: crate::invoices::RetrievalState,
     /// Permission operations and entity roles (permissions.rs).
@@ -255,6 +257,7 @@ impl State {
             by_ksef_number: HashMap::new(),
             duplicates: HashMap::new(),
             downloads: HashMap::new(),
+            certs: Default::default(),
             retrieval: Default::default(),
             perm: Default::default(),
         }
