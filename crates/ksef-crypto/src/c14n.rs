@@ -19,6 +19,8 @@
 //! assert_eq!(out, br#"<a a="2" b="1"><x:c xmlns:x="urn:x"></x:c></a>"#);
 //! ```
 
+use std::borrow::Cow;
+
 use roxmltree::{Document, Node, NodeId, NodeType};
 
 /// The XML namespace URI (the `xml:` prefix), never declared in canonical output.
@@ -260,40 +262,17 @@ impl<'a> Canonicalizer<'_, 'a> {
         if self.excluded(el) {
             return;
         }
-        // Inclusive c14n of a subset: xml:* attributes of ancestors that are not in the subset
-        // are inherited by the apex (C14N 1.0: all of them; C14N 1.1: xml:lang and xml:space;
-        // xml:id is never inherited, and xml:base fix-up is not implemented: we do not inherit it).
         let inherited = match self.opts.method.algorithm {
             Algorithm::Exclusive => Vec::new(),
-            alg => {
-                let mut v: Vec<(&'a str, &'a str)> = Vec::new();
-                for anc in el.ancestors().skip(1).filter(|n| n.is_element()) {
-                    for a in anc.attributes() {
-                        if a.namespace() != Some(XML_NS) {
-                            continue;
-                        }
-                        let name = a.name();
-                        let allowed = match alg {
-                            Algorithm::Inclusive10 => true,
-                            _ => name == "lang" || name == "space",
-                        };
-                        if allowed
-                            && el.attribute((XML_NS, name)).is_none()
-                            && !v.iter().any(|(n, _)| *n == name)
-                        {
-                            v.push((name, a.value()));
-                        }
-                    }
-                }
-                v
-            }
+            Algorithm::Inclusive10 => inherited_xml_10(el),
+            Algorithm::Inclusive11 => inherited_xml_11(el),
         };
         self.element(el, Some(&inherited));
     }
 
     /// Renders `el` and its subtree. Iterative (an explicit stack, not recursion), so deeply
     /// nested input cannot overflow the call stack.
-    fn element<'d: 'a>(&mut self, el: Node<'a, 'd>, inherited_xml: Option<&[(&'a str, &'a str)]>) {
+    fn element<'d: 'a>(&mut self, el: Node<'a, 'd>, inherited_xml: Option<&[XmlAttr<'a>]>) {
         enum Frame<'a, 'd> {
             Visit(Node<'a, 'd>),
             Close(&'a str, usize),
@@ -348,7 +327,7 @@ impl<'a> Canonicalizer<'_, 'a> {
     fn start_tag<'d: 'a>(
         &mut self,
         el: Node<'a, 'd>,
-        inherited_xml: Option<&[(&'a str, &'a str)]>,
+        inherited_xml: Option<&[XmlAttr<'a>]>,
     ) -> (&'a str, usize) {
         let mark = self.rendered.len();
         let qname = element_qname(el);
@@ -447,8 +426,14 @@ impl<'a> Canonicalizer<'_, 'a> {
             })
             .collect();
         if let Some(inh) = inherited_xml {
-            for (name, value) in inh {
-                attrs.push((XML_NS, name, "", value));
+            // The apex's own xml:* attributes that the inheritance rules replace (a fixed-up
+            // xml:base) or drop (an empty fix-up result) give way to the computed ones.
+            attrs
+                .retain(|(ns, local, _, _)| *ns != XML_NS || !inh.iter().any(|x| x.name == *local));
+            for x in inh {
+                if let Some(value) = x.value.as_deref() {
+                    attrs.push((XML_NS, x.name, "", value));
+                }
             }
         }
         attrs.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -495,6 +480,237 @@ impl<'a> Canonicalizer<'_, 'a> {
             }
             self.out.extend_from_slice(b"?>");
         }
+    }
+}
+
+/// An `xml:*` attribute computed for the apex of a document subset (inherited from the omitted
+/// ancestors, or a fixed-up `xml:base`). `value: None` removes the apex's own attribute.
+struct XmlAttr<'a> {
+    name: &'a str,
+    value: Option<Cow<'a, str>>,
+}
+
+/// C14N 1.0 §2.4: the apex inherits the nearest occurrence of every `xml:*` attribute of its
+/// (omitted) ancestors that it does not carry itself.
+fn inherited_xml_10<'a, 'd: 'a>(el: Node<'a, 'd>) -> Vec<XmlAttr<'a>> {
+    let mut v: Vec<XmlAttr<'a>> = Vec::new();
+    for anc in el.ancestors().skip(1).filter(|n| n.is_element()) {
+        for a in anc.attributes() {
+            let name = a.name();
+            if a.namespace() == Some(XML_NS)
+                && el.attribute((XML_NS, name)).is_none()
+                && !v.iter().any(|x| x.name == name)
+            {
+                v.push(XmlAttr {
+                    name,
+                    value: Some(Cow::Borrowed(a.value())),
+                });
+            }
+        }
+    }
+    v
+}
+
+/// C14N 1.1 §2.4: the simple inheritable attributes `xml:lang` and `xml:space` are inherited
+/// like in 1.0; `xml:id` and other `xml:*` attributes are not; `xml:base` gets the fix-up: the
+/// apex's value (or, when it has none, the nearest ancestor's) resolved against the `xml:base`
+/// values of the omitted ancestors above it, innermost first, with [`join_uri_references`].
+fn inherited_xml_11<'a, 'd: 'a>(el: Node<'a, 'd>) -> Vec<XmlAttr<'a>> {
+    let mut v: Vec<XmlAttr<'a>> = Vec::new();
+    for name in ["lang", "space"] {
+        if el.attribute((XML_NS, name)).is_some() {
+            continue;
+        }
+        if let Some(value) = el
+            .ancestors()
+            .skip(1)
+            .find_map(|anc| anc.attribute((XML_NS, name)))
+        {
+            v.push(XmlAttr {
+                name,
+                value: Some(Cow::Borrowed(value)),
+            });
+        }
+    }
+    let own = el.attribute((XML_NS, "base"));
+    let mut ancestors = el.ancestors().skip(1).filter(|n| n.is_element());
+    let mut value: Cow<'a, str> = match own {
+        Some(b) => Cow::Borrowed(b),
+        None => match ancestors.find_map(|anc| anc.attribute((XML_NS, "base"))) {
+            Some(b) => Cow::Borrowed(b),
+            None => return v,
+        },
+    };
+    let mut joined = false;
+    for anc in ancestors {
+        if let Some(base) = anc.attribute((XML_NS, "base")) {
+            value = Cow::Owned(join_uri_references(base, &value));
+            joined = true;
+        }
+    }
+    if own.is_none() || joined {
+        v.push(XmlAttr {
+            name: "base",
+            value: (!value.is_empty()).then_some(value),
+        });
+    }
+    v
+}
+
+/// The `join-URI-References` function of C14N 1.1 §2.4: RFC 3986 §5.2.2 reference resolution,
+/// except that the base may itself be relative (then leading `..` segments that cannot be
+/// removed are kept), and a base whose last path segment is `.` or `..` is read as a directory.
+///
+/// Our own code rather than a URI crate: the URI crates resolve only against absolute bases, and
+/// the result goes into a digest, so it must be exactly this algorithm. (libxml2, and so xmlsec1,
+/// departs from RFC 3986 in corner cases we follow the RFC on: `/./g` and `/../g` keep their dot
+/// segments there, and a base ending in `x.y` is treated as a directory.)
+pub(crate) fn join_uri_references(base: &str, reference: &str) -> String {
+    let b = UriParts::parse(base);
+    let r = UriParts::parse(reference);
+    let mut t = UriParts::default();
+    let path: String;
+    if r.scheme.is_some() {
+        t.scheme = r.scheme;
+        t.authority = r.authority;
+        path = remove_dot_segments(r.path);
+        t.query = r.query;
+    } else {
+        if r.authority.is_some() {
+            t.authority = r.authority;
+            path = remove_dot_segments(r.path);
+            t.query = r.query;
+        } else {
+            if r.path.is_empty() {
+                path = b.path.to_owned();
+                t.query = r.query.or(b.query);
+            } else {
+                path = if r.path.starts_with('/') {
+                    remove_dot_segments(r.path)
+                } else {
+                    remove_dot_segments(&merge_paths(&b, r.path))
+                };
+                t.query = r.query;
+            }
+            t.authority = b.authority;
+        }
+        t.scheme = b.scheme;
+    }
+    t.fragment = r.fragment;
+    let mut out = String::with_capacity(base.len() + reference.len());
+    if let Some(s) = t.scheme {
+        out.push_str(s);
+        out.push(':');
+    }
+    if let Some(a) = t.authority {
+        out.push_str("//");
+        out.push_str(a);
+    }
+    out.push_str(&path);
+    if let Some(q) = t.query {
+        out.push('?');
+        out.push_str(q);
+    }
+    if let Some(f) = t.fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+/// The five components of a URI reference (RFC 3986 Appendix B).
+#[derive(Default)]
+struct UriParts<'s> {
+    scheme: Option<&'s str>,
+    authority: Option<&'s str>,
+    path: &'s str,
+    query: Option<&'s str>,
+    fragment: Option<&'s str>,
+}
+
+impl<'s> UriParts<'s> {
+    fn parse(mut s: &'s str) -> Self {
+        let mut p = UriParts::default();
+        if let Some(i) = s.find('#') {
+            p.fragment = Some(&s[i + 1..]);
+            s = &s[..i];
+        }
+        if let Some(i) = s.find('?') {
+            p.query = Some(&s[i + 1..]);
+            s = &s[..i];
+        }
+        if let Some(i) = s.find(':')
+            && i > 0
+            && !s[..i].contains('/')
+        {
+            p.scheme = Some(&s[..i]);
+            s = &s[i + 1..];
+        }
+        if let Some(rest) = s.strip_prefix("//") {
+            let end = rest.find('/').unwrap_or(rest.len());
+            p.authority = Some(&rest[..end]);
+            s = &rest[end..];
+        }
+        p.path = s;
+        p
+    }
+}
+
+/// RFC 3986 §5.2.3, with a base path ending in a `.` or `..` segment read as a directory.
+fn merge_paths(base: &UriParts<'_>, reference: &str) -> String {
+    if base.authority.is_some() && base.path.is_empty() {
+        return format!("/{reference}");
+    }
+    let last = base.path.rsplit('/').next().unwrap_or("");
+    let dir = if last == "." || last == ".." {
+        base.path
+    } else {
+        &base.path[..base.path.len() - last.len()]
+    };
+    let sep = if dir.is_empty() || dir.ends_with('/') {
+        ""
+    } else {
+        "/"
+    };
+    format!("{dir}{sep}{reference}")
+}
+
+/// RFC 3986 §5.2.4 on segments; in a relative path, `..` segments that have nothing left to
+/// remove are kept (C14N 1.1's modification), in an absolute one they stop at the root.
+fn remove_dot_segments(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let body = if absolute { &path[1..] } else { path };
+    let segments: Vec<&str> = body.split('/').collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    let n = segments.len();
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == n;
+        match *seg {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                match out.last() {
+                    Some(&top) if top != ".." => {
+                        out.pop();
+                    }
+                    _ if !absolute => out.push(".."),
+                    _ => {}
+                }
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
     }
 }
 
@@ -598,6 +814,87 @@ mod tests {
         let d = parse("<p:a xmlns:p='u'><b/></p:a>").unwrap();
         let r = d.root_element();
         assert_eq!(element_qname(r), "p:a");
+    }
+
+    #[test]
+    fn join_uri_references_rfc3986_examples() {
+        // RFC 3986 §5.4.1 (normal) and §5.4.2 (abnormal), base "http://a/b/c/d;p?q".
+        let base = "http://a/b/c/d;p?q";
+        for (r, want) in [
+            ("g:h", "g:h"),
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q#s"),
+            ("g#s", "http://a/b/c/g#s"),
+            ("g?y#s", "http://a/b/c/g?y#s"),
+            (";x", "http://a/b/c/;x"),
+            ("g;x", "http://a/b/c/g;x"),
+            ("g;x?y#s", "http://a/b/c/g;x?y#s"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("./", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../", "http://a/"),
+            ("../../g", "http://a/g"),
+            ("../../../g", "http://a/g"),
+            ("../../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            (".g", "http://a/b/c/.g"),
+            ("g..", "http://a/b/c/g.."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("./g/.", "http://a/b/c/g/"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+            ("g;x=1/./y", "http://a/b/c/g;x=1/y"),
+            ("g;x=1/../y", "http://a/b/c/y"),
+            ("g?y/./x", "http://a/b/c/g?y/./x"),
+            ("g?y/../x", "http://a/b/c/g?y/../x"),
+            ("g#s/./x", "http://a/b/c/g#s/./x"),
+            ("g#s/../x", "http://a/b/c/g#s/../x"),
+            ("http:g", "http:g"),
+        ] {
+            assert_eq!(join_uri_references(base, r), want, "reference {r:?}");
+        }
+    }
+
+    #[test]
+    fn join_uri_references_relative_bases() {
+        // C14N 1.1 joins xml:base values that may all be relative: `..` segments that have
+        // nothing left to remove are kept; a base ending in `.` or `..` is a directory.
+        for (b, r, want) in [
+            ("../bar/", "foo", "../bar/foo"),
+            ("bar/", "foo", "bar/foo"),
+            ("a/b", "c", "a/c"),
+            ("../../x/", "y", "../../x/y"),
+            ("..", "x", "../x"),
+            ("a/..", "x", "x"),
+            ("a/b/..", "x", "a/x"),
+            ("a/b/", "../../../x", "../x"),
+            ("/abs/path", "x", "/abs/x"),
+            ("/abs/path/", "../../../x", "/x"),
+            ("", "x", "x"),
+            ("x", "", "x"),
+            ("a?q", "b", "b"),
+            ("http://a/b", "", "http://a/b"),
+            ("http://a", "b", "http://a/b"),
+        ] {
+            assert_eq!(
+                join_uri_references(b, r),
+                want,
+                "base {b:?}, reference {r:?}"
+            );
+        }
     }
 
     #[test]
