@@ -451,7 +451,9 @@ impl ExportPackage {
     /// Downloads, decrypts and unpacks the package: a stream of (metadata, XML) in the
     /// package's order. The archive goes through a temporary file, so memory stays bounded
     /// by one part plus one invoice.
-    pub async fn invoices(self) -> Result<impl Stream<Item = Result<ExportedInvoice>> + Send> {
+    pub async fn invoices(
+        self,
+    ) -> Result<impl Stream<Item = Result<ExportedInvoice>> + Send + Unpin> {
         let mut file =
             tempfile::tempfile().map_err(|e| Error::io("creating a temporary file", e))?;
         self.download_archive(&mut file).await?;
@@ -466,9 +468,11 @@ impl ExportPackage {
                 let _ = tx.blocking_send(Err(e));
             }
         });
+        use futures_util::StreamExt as _;
         Ok(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
-        }))
+        })
+        .boxed())
     }
 }
 

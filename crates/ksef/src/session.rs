@@ -192,6 +192,19 @@ fn failure(status: &api::InvoiceStatusInfo) -> StatusFailure {
 }
 
 /// An open online session. Close it with [`OnlineSession::close`] (or use
+/// Whether a failed call may still have been carried out by KSeF: a 5xx answer, a timeout, or
+/// a connection that broke after the request was sent.
+fn outcome_unknown(e: &Error) -> bool {
+    match e {
+        Error::Transport(t) => match t {
+            ksef_transport::Error::Api { api, .. } => (500..=599).contains(&api.status),
+            ksef_transport::Error::Timeout { .. } | ksef_transport::Error::Transport { .. } => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// [`Sessions::with_online`]); KSeF closes forgotten sessions after 12 h.
 pub struct OnlineSession {
     auth: AuthenticatedClient,
@@ -270,14 +283,37 @@ impl OnlineSession {
         let a = &self.auth;
         let session = &self.reference;
         let body = &body;
-        let r = a
-            .call(|t| async move { a.client().transport().send_invoice(&t, session, body).await })
-            .await?
-            .into_value();
+        // Sending is not idempotent (a second copy is a 440 duplicate), so the transport never
+        // repeats it. When the outcome is unknown — a 5xx, a timeout or a connection lost after
+        // the request went out — KSeF may have stored the invoice and only the answer was lost:
+        // look for it in the session by its hash before sending it again.
+        let attempts = a.client().transport().retry().max_attempts.max(1);
+        let mut attempt = 1;
+        let reference = loop {
+            let sent = a
+                .call(
+                    |t| async move { a.client().transport().send_invoice(&t, session, body).await },
+                )
+                .await;
+            match sent {
+                Ok(r) => break r.into_value().reference_number,
+                Err(e) if outcome_unknown(&e) => {
+                    tracing::warn!(error = %e, attempt, "send outcome unknown: looking the invoice up in the session");
+                    if let Some(found) = self.find_by_hash(&invoice_hash).await? {
+                        break found;
+                    }
+                    if attempt >= attempts {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(SentInvoice {
             auth: self.auth.clone(),
             session: self.reference.clone(),
-            reference: r.reference_number,
+            reference,
             invoice_hash,
         })
     }
@@ -306,6 +342,17 @@ impl OnlineSession {
     /// All invoices of the session, page after page.
     pub fn invoices(
         &self,
+    /// The reference of the invoice of this session with this hash, if KSeF has it.
+    async fn find_by_hash(&self, hash: &Sha256Base64) -> Result<Option<ReferenceNumber>> {
+        let mut all = std::pin::pin!(self.invoices());
+        while let Some(inv) = all.try_next().await? {
+            if inv.invoice_hash.as_ref() == Some(hash) {
+                return Ok(Some(inv.reference_number));
+            }
+        }
+        Ok(None)
+    }
+
     ) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + '_ {
         session_invoices(&self.auth, &self.reference, false)
     }

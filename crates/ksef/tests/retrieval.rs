@@ -185,12 +185,22 @@ fn record(seen: &Seen, k: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_restarts_after_errors_and_cancellation_without_gaps_or_duplicates() {
+    sync_restarts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_via_exports_restarts_without_gaps_or_duplicates() {
+    sync_restarts(true).await;
+}
+
+async fn sync_restarts(via_export: bool) {
     // A cap of 5 rows makes the sync cross KSeF's truncation too.
     let (sim, auth) = setup(5, 50_000_000).await;
     let nip: Nip = NIP.parse().unwrap();
     let mut sent = send_some(&auth, &nip, 9, "S").await.unwrap();
     let store = Arc::new(MemorySyncStateStore::default());
-    let options = SyncOptions::new(InvoiceQuerySubjectType::Subject1, since());
+    let mut options = SyncOptions::new(InvoiceQuerySubjectType::Subject1, since());
+    options.via_export = via_export;
     let seen: Seen = Arc::default();
 
     // Run 1: the handler fails on its 4th invoice.
