@@ -83,6 +83,15 @@ pub enum Error {
         /// The final status.
         status: StatusFailure,
     },
+    /// A permission grant or revoke ended with a failure status
+    /// (`GET /permissions/operations/{referenceNumber}`: 400, 410, 420, 430, 440, 450, 500, 550).
+    #[error("permission operation {reference} failed with {status}")]
+    PermissionOperationFailed {
+        /// The operation's reference number.
+        reference: String,
+        /// The final status.
+        status: StatusFailure,
+    },
     /// Waiting for an asynchronous KSeF operation took longer than allowed.
     #[error(
         "timed out after {seconds} s waiting for {what}; KSeF may be slow — wait longer (raise the poll timeout) and check again"
@@ -133,6 +142,7 @@ impl Error {
             Error::AuthenticationFailed(s)
             | Error::InvoiceRejected { status: s, .. }
             | Error::SessionFailed { status: s, .. }
+            | Error::PermissionOperationFailed { status: s, .. }
             | Error::ExportFailed { status: s, .. } => matches!(s.code, 500 | 550),
             _ => false,
         }
@@ -152,6 +162,7 @@ impl Error {
             Error::AuthenticationFailed(s)
             | Error::InvoiceRejected { status: s, .. }
             | Error::SessionFailed { status: s, .. }
+            | Error::PermissionOperationFailed { status: s, .. }
             | Error::ExportFailed { status: s, .. } => Some(s.code),
             _ => None,
         }

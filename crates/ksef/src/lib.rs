@@ -6,6 +6,7 @@ mod batch_session;
 mod client;
 mod error;
 pub mod invoices;
+pub mod permissions;
 pub mod qr;
 mod session;
 pub mod sync;
@@ -16,6 +17,7 @@ pub use batch_session::{BatchInvoiceResult, BatchOutcome, BatchSendOptions, Uplo
 pub use client::{KsefClient, KsefClientBuilder, PollOptions};
 pub use error::{Error, ExceptionCode, Result, StatusFailure};
 pub use invoices::{DownloadedInvoice, ExportOptions, ExportPackage, ExportedInvoice, Invoices};
+pub use permissions::{PermissionOperation, Permissions};
 pub use session::{
     AcceptedInvoice, ClosedSession, MAX_INVOICE_SIZE, OnlineSession, SendOptions, SentInvoice,
     Sessions, UpoDocument,
