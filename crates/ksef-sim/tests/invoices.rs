@@ -12,6 +12,7 @@ use std::time::Duration;
 use common::*;
 use ksef_crypto::encryption::SessionKey;
 use ksef_model::operations::OperationId;
+use ksef_sim::Clock as _;
 use serde_json::{Value, json};
 
 /// Sends `xmls` in one session as the seller `NIP` and returns their KSeF numbers.
@@ -564,5 +565,91 @@ async fn exports_zip_targz_metadata_only_truncated_and_failures() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_yet_stored_invoices_and_export_expiry_on_a_manual_clock() {
+    let clock = ksef_sim::ManualClock::starting_now();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let seal = signer("xmlsec1cli-rsa-seal");
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let (session, key) = api.open_session(&access).await;
+    let r = api
+        .send(&access, &session, &key, &invoice(NIP, "M/1"))
+        .await;
+    let st = api
+        .invoice_final(
+            &access,
+            &session,
+            r.json["referenceNumber"].as_str().unwrap(),
+        )
+        .await;
+    let k = st["ksefNumber"].as_str().unwrap().to_owned();
+    let from = (clock.now() - time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = json!({"subjectType": "Subject1", "dateRange": {"dateType": "PermanentStorage", "from": from}});
+
+    // The clock stands still: the invoice has its KSeF number but is not stored permanently
+    // yet — the download answers 21165 and the query does not list it (the HWM stays below it).
+    let r = api
+        .call(
+            OperationId::DownloadInvoice,
+            &[&k],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, 21165));
+    let r = query(&api, &access, "", body.clone()).await;
+    assert!(numbers(&r).is_empty());
+    let hwm = r.json["permanentStorageHwmDate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(time::Duration::seconds(1));
+    let r = query(&api, &access, "", body.clone()).await;
+    assert_eq!(numbers(&r), vec![k.clone()]);
+    assert!(r.json["permanentStorageHwmDate"].as_str().unwrap() > hwm.as_str());
+    let r = api
+        .call(
+            OperationId::DownloadInvoice,
+            &[&k],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+
+    // An export's package expires (210, no package); its status is gone after 7 days (410).
+    let export_key = SessionKey::generate().unwrap();
+    let r = start_export(&api, &access, &export_key, json!({"filters": body})).await;
+    let reference = r.json["referenceNumber"].as_str().unwrap().to_owned();
+    let st = export_final(&api, &access, &reference).await;
+    assert_eq!(st["status"]["code"], 200);
+    assert!(st["packageExpirationDate"].is_string());
+    clock.advance(time::Duration::days(4));
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let st = export_final(&api, &access, &reference).await;
+    assert_eq!(st["status"]["code"], 210, "{st}");
+    assert!(st.get("package").is_none());
+    clock.advance(time::Duration::days(4));
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let r = api
+        .call(
+            OperationId::InvoiceExportStatus,
+            &[&reference],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 410);
     sim.shutdown().await;
 }
