@@ -145,15 +145,19 @@ impl Certificate {
         name_attribute(self.subject_name(), oid)
     }
 
-    /// The serial number's content bytes, big-endian, as encoded (may have a leading zero byte).
+    /// The serial number's DER content octets, big-endian, as encoded (with a leading zero
+    /// octet when the first byte's top bit is set).
     pub fn serial_bytes(&self) -> &[u8] {
         self.inner.tbs_certificate().serial_number().as_bytes()
     }
 
-    /// The serial number as uppercase hex without leading zero bytes (KSeF's `certSerial`
-    /// form, e.g. `01F20A5D352AE590`).
+    /// The serial number as uppercase hex of its DER content octets, exactly as encoded: a
+    /// leading `00` octet (DER adds one when the top bit of the first byte is set) is kept, and
+    /// so is the `01` of `01F20A5D352AE590`. This is KSeF's `certificateSerialNumber` /
+    /// `certSerial` form (the form .NET's `X509Certificate2.SerialNumber` gives); `openssl x509
+    /// -serial` differs only for a top-bit-set serial, which it prints without the `00`.
     pub fn serial_hex(&self) -> String {
-        let b = strip_leading_zeros(self.serial_bytes());
+        let b = self.serial_bytes();
         let mut s = String::with_capacity(b.len() * 2);
         for byte in b {
             let _ = write!(s, "{byte:02X}");

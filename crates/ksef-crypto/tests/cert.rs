@@ -62,6 +62,24 @@ fn personal_certificate_fields() {
 }
 
 #[test]
+fn serial_with_top_bit_set_keeps_the_der_zero_octet() {
+    // DER: INTEGER 02 09 00 F2 0A 5D 35 2A E5 90 AB (see tests/data/PROVENANCE.md).
+    let c = Certificate::from_pem(&data("p256-topbit-serial.crt.pem")).unwrap();
+    assert_eq!(
+        c.serial_bytes(),
+        &[0x00, 0xF2, 0x0A, 0x5D, 0x35, 0x2A, 0xE5, 0x90, 0xAB]
+    );
+    assert_eq!(c.serial_hex(), "00F20A5D352AE590AB");
+    // The XAdES X509SerialNumber is the decimal value, where the octet makes no difference.
+    assert_eq!(
+        c.serial_decimal(),
+        u64::from_str_radix("F20A5D352AE590AB", 16)
+            .unwrap()
+            .to_string()
+    );
+}
+
+#[test]
 fn bad_certificates_are_typed_errors() {
     use ksef_crypto::Error;
     assert!(matches!(
