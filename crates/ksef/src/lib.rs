@@ -5,6 +5,7 @@ pub mod batch;
 mod batch_session;
 mod client;
 mod error;
+mod fa_batch;
 pub mod invoices;
 pub mod permissions;
 pub mod qr;
@@ -16,6 +17,7 @@ pub use auth::{Auth, AuthenticatedClient, SavedAuth, TestIdentity, XadesOptions,
 pub use batch_session::{BatchInvoiceResult, BatchOutcome, BatchSendOptions, UploadProgress};
 pub use client::{KsefClient, KsefClientBuilder, PollOptions};
 pub use error::{Error, ExceptionCode, Result, StatusFailure};
+pub use fa_batch::{FaBatch, fa_file_name};
 pub use invoices::{DownloadedInvoice, ExportOptions, ExportPackage, ExportedInvoice, Invoices};
 pub use permissions::{PermissionOperation, Permissions};
 pub use session::{

@@ -24,6 +24,15 @@ pub struct UpoDocument {
 }
 
 impl UpoDocument {
+    /// The UPO's entry for the invoice numbered `invoice_number` (`P_2`; a session UPO lists
+    /// many invoices).
+    pub fn invoice(&self, invoice_number: &str) -> Option<&ksef_model::upo::UpoDocument> {
+        self.upo
+            .documents
+            .iter()
+            .find(|d| d.invoice_number == invoice_number)
+    }
+
     fn parse(doc: ksef_transport::XmlDocument) -> Result<Self> {
         let upo = Upo::parse(&doc.bytes)?;
         Ok(Self {
@@ -183,15 +192,6 @@ pub(crate) fn check_invoice_bytes(xml: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn failure(status: &api::InvoiceStatusInfo) -> StatusFailure {
-    StatusFailure {
-        code: status.code,
-        description: status.description.clone(),
-        details: status.details.clone().unwrap_or_default(),
-    }
-}
-
-/// An open online session. Close it with [`OnlineSession::close`] (or use
 /// Whether a failed call may still have been carried out by KSeF: a 5xx answer, a timeout, or
 /// a connection that broke after the request was sent.
 fn outcome_unknown(e: &Error) -> bool {
@@ -205,6 +205,15 @@ fn outcome_unknown(e: &Error) -> bool {
     }
 }
 
+fn failure(status: &api::InvoiceStatusInfo) -> StatusFailure {
+    StatusFailure {
+        code: status.code,
+        description: status.description.clone(),
+        details: status.details.clone().unwrap_or_default(),
+    }
+}
+
+/// An open online session. Close it with [`OnlineSession::close`] (or use
 /// [`Sessions::with_online`]); KSeF closes forgotten sessions after 12 h.
 pub struct OnlineSession {
     auth: AuthenticatedClient,
@@ -255,9 +264,23 @@ impl OnlineSession {
         self.send_invoice_with(xml, &SendOptions::default()).await
     }
 
-    /// Serialises a typed FA(3) invoice and sends it.
+    /// Serialises a typed FA(3) invoice and sends it. The result remembers the invoice number
+    /// (`P_2`): [`SentInvoice::invoice_number`], [`AcceptedInvoice::invoice_number`].
     pub async fn send_fa(&self, invoice: &ksef_fa::Faktura) -> Result<SentInvoice> {
-        self.send_invoice(invoice.to_xml().into_bytes()).await
+        self.send_fa_with(invoice, &SendOptions::default()).await
+    }
+
+    /// [`OnlineSession::send_fa`] with options (offline mode, technical correction).
+    pub async fn send_fa_with(
+        &self,
+        invoice: &ksef_fa::Faktura,
+        options: &SendOptions,
+    ) -> Result<SentInvoice> {
+        let mut sent = self
+            .send_invoice_with(invoice.to_xml().into_bytes(), options)
+            .await?;
+        sent.invoice_number = Some(invoice.fa.p_2.as_str().to_owned());
+        Ok(sent)
     }
 
     /// Sends with options (offline mode, technical correction).
@@ -315,7 +338,19 @@ impl OnlineSession {
             session: self.reference.clone(),
             reference,
             invoice_hash,
+            invoice_number: None,
         })
+    }
+
+    /// The reference of the invoice of this session with this hash, if KSeF has it.
+    async fn find_by_hash(&self, hash: &Sha256Base64) -> Result<Option<ReferenceNumber>> {
+        let mut all = std::pin::pin!(self.invoices());
+        while let Some(inv) = all.try_next().await? {
+            if inv.invoice_hash.as_ref() == Some(hash) {
+                return Ok(Some(inv.reference_number));
+            }
+        }
+        Ok(None)
     }
 
     /// The status of an invoice of this session.
@@ -342,17 +377,6 @@ impl OnlineSession {
     /// All invoices of the session, page after page.
     pub fn invoices(
         &self,
-    /// The reference of the invoice of this session with this hash, if KSeF has it.
-    async fn find_by_hash(&self, hash: &Sha256Base64) -> Result<Option<ReferenceNumber>> {
-        let mut all = std::pin::pin!(self.invoices());
-        while let Some(inv) = all.try_next().await? {
-            if inv.invoice_hash.as_ref() == Some(hash) {
-                return Ok(Some(inv.reference_number));
-            }
-        }
-        Ok(None)
-    }
-
     ) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + '_ {
         session_invoices(&self.auth, &self.reference, false)
     }
@@ -491,6 +515,8 @@ pub struct SentInvoice {
     session: ReferenceNumber,
     reference: ReferenceNumber,
     invoice_hash: Sha256Base64,
+    /// `P_2` of a typed invoice sent with `send_fa`.
+    invoice_number: Option<String>,
 }
 
 /// An invoice KSeF accepted.
@@ -498,6 +524,9 @@ pub struct SentInvoice {
 pub struct AcceptedInvoice {
     /// The KSeF number.
     pub ksef_number: KsefNumber,
+    /// The invoice number (`P_2`): the one sent with [`OnlineSession::send_fa`], else the one
+    /// KSeF reports in the status.
+    pub invoice_number: Option<String>,
     /// The full final status.
     pub status: api::SessionInvoiceStatusResponse,
 }
@@ -511,6 +540,11 @@ impl SentInvoice {
     /// SHA-256 of the invoice as sent.
     pub fn invoice_hash(&self) -> &Sha256Base64 {
         &self.invoice_hash
+    }
+
+    /// The invoice number (`P_2`) of a typed invoice sent with [`OnlineSession::send_fa`].
+    pub fn invoice_number(&self) -> Option<&str> {
+        self.invoice_number.as_deref()
     }
 
     /// Waits until KSeF has processed the invoice: its KSeF number, or
@@ -531,6 +565,10 @@ impl SentInvoice {
         match (&status.ksef_number, status.status.code) {
             (Some(k), 200) => Ok(AcceptedInvoice {
                 ksef_number: k.clone(),
+                invoice_number: self
+                    .invoice_number
+                    .clone()
+                    .or_else(|| status.invoice_number.clone()),
                 status,
             }),
             _ => Err(Error::InvoiceRejected {
