@@ -7,6 +7,7 @@ mod batch_cmd;
 mod cert_cmd;
 mod demo;
 mod error;
+mod export_cmd;
 mod profile;
 mod qr_cmd;
 mod retrieval_cmd;
@@ -87,6 +88,8 @@ enum Command {
         #[command(subcommand)]
         command: token_cmd::TokenCommand,
     },
+    /// Export invoices as a package (encrypted parts, decrypted and unpacked into a directory).
+    Export(export_cmd::ExportArgs),
     /// Offline QR codes: KOD I (invoice) and KOD II (issuer certificate) as SVG or PNG.
     Qr {
         #[command(subcommand)]
@@ -185,6 +188,7 @@ fn main() -> ExitCode {
                 Command::Status(args) => run_async(send_cmd::status(args, g)),
                 Command::Upo(args) => run_async(send_cmd::upo(args, g)),
                 Command::Token { command } => run_async(token_cmd::run(command, g)),
+                Command::Export(args) => run_async(export_cmd::export(args, g)),
                 Command::Download(args) => run_async(retrieval_cmd::download(args, g)),
                 Command::Query(args) => run_async(retrieval_cmd::query(args, g)),
                 Command::Sim { command } => match command {

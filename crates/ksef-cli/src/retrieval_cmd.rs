@@ -70,9 +70,9 @@ pub enum Mode {
     Offline,
 }
 
-/// `ksef query`: invoice metadata with filters.
+/// The filters of `ksef query` and `ksef export`.
 #[derive(Args, Debug)]
-pub struct QueryArgs {
+pub struct FilterArgs {
     /// Whose invoices.
     #[arg(long, value_enum, default_value_t = Subject::Buyer)]
     pub subject: Subject,
@@ -113,6 +113,13 @@ pub struct QueryArgs {
     /// Only invoices with (true) or without (false) attachments.
     #[arg(long)]
     pub has_attachment: Option<bool>,
+}
+
+/// `ksef query`: invoice metadata with filters.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Sort order of the date.
     #[arg(long, value_enum, default_value_t = Order::Asc)]
     pub order: Order,
@@ -191,7 +198,7 @@ fn date_time(flag: &str, s: &str) -> Result<String, CliError> {
         })
 }
 
-fn filters(a: &QueryArgs) -> Result<InvoiceQueryFilters, CliError> {
+pub(crate) fn filters(a: &FilterArgs) -> Result<InvoiceQueryFilters, CliError> {
     let from = match &a.from {
         Some(f) => date_time("--from", f)?,
         None => {
@@ -262,7 +269,7 @@ fn filters(a: &QueryArgs) -> Result<InvoiceQueryFilters, CliError> {
 
 /// `ksef query`.
 pub async fn query(args: QueryArgs, g: Global) -> Result<(), CliError> {
-    let mut filters = filters(&args)?;
+    let mut filters = filters(&args.filter)?;
     let json_out = g.json;
     with_login(&g, async |li| {
         let a = &li.auth;
@@ -292,7 +299,7 @@ pub async fn query(args: QueryArgs, g: Global) -> Result<(), CliError> {
             let truncated = page["isTruncated"].as_bool().unwrap_or(false);
             let hwm = page.get("permanentStorageHwmDate").cloned();
             let last_date = invoices.last().and_then(|i| {
-                let key = match args.date_type {
+                let key = match args.filter.date_type {
                     DateType::Issue => "issueDate",
                     DateType::Invoicing => "invoicingDate",
                     DateType::Storage => "permanentStorageDate",

@@ -1082,3 +1082,67 @@ fn token_generate_then_log_in_with_it_list_and_revoke() {
         .code(1)
         .stderr(predicate::str::contains("450"));
 }
+
+#[test]
+fn export_unpacks_the_invoices_and_metadata() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (1..=3)
+        .map(|i| env.invoice(dir.path(), &format!("E-{i}")))
+        .collect();
+    let v = json(
+        env.ksef()
+            .args(["--json", "send"])
+            .args(&files)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let sent: Vec<String> = v["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ksefNumber"].as_str().unwrap().to_owned())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let out = dir.path().join("export");
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "export",
+                "--subject",
+                "seller",
+                "--up-to-hwm",
+                "-o",
+            ])
+            .arg(&out)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["invoiceCount"], 3, "{v}");
+    assert_eq!(v["isTruncated"], false);
+    for (k, file) in sent.iter().zip(&files) {
+        let got = std::fs::read(out.join(format!("{k}.xml"))).unwrap();
+        assert_eq!(got, std::fs::read(file).unwrap(), "{k} as sent");
+    }
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(out.join("_metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["invoices"].as_array().unwrap().len(), 3);
+
+    // Metadata only.
+    let only = dir.path().join("meta");
+    env.ksef()
+        .args(["export", "--subject", "seller", "--only-metadata", "-o"])
+        .arg(&only)
+        .assert()
+        .success();
+    let names: Vec<String> = std::fs::read_dir(&only)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["_metadata.json"]);
+}
