@@ -1,6 +1,31 @@
 //! Invoice retrieval: `auth.invoices()` — download by KSeF number, the metadata query as an
 //! auto-paging stream, and exports (start → wait → download parts → verify → decrypt → unpack →
 //! a stream of metadata and XML).
+//!
+//! ```no_run
+//! # async fn demo(auth: &ksef::AuthenticatedClient) -> Result<(), ksef::Error> {
+//! use futures_util::TryStreamExt;
+//! use ksef::model::api::InvoiceQueryFilters;
+//!
+//! let filters: InvoiceQueryFilters = serde_json::from_value(serde_json::json!({
+//!     "subjectType": "Subject2",
+//!     "dateRange": {"dateType": "PermanentStorage", "from": "2026-01-01T00:00:00Z"}
+//! }))
+//! .map_err(|e| ksef::Error::InvalidInput(e.to_string()))?;
+//! // Every matching row, across pages and KSeF's 10 000-row truncation.
+//! let rows: Vec<_> = auth.invoices().query(filters.clone()).try_collect().await?;
+//! if let Some(first) = rows.first() {
+//!     let doc = auth.invoices().download(&first.ksef_number).await?;
+//!     println!("{} bytes", doc.xml.len());
+//! }
+//! // The same set as one export: metadata and XML per invoice.
+//! let package = auth.invoices().export(filters, Default::default()).await?;
+//! let mut items = package.invoices().await?;
+//! while let Some(item) = items.try_next().await? {
+//!     println!("{}", item.metadata.ksef_number);
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, Write};

@@ -16,6 +16,30 @@
 //! handler commits its effect as its last step (e.g. writes a file, commits a transaction). A
 //! process crash exactly between your commit and the checkpoint write repeats that one invoice
 //! on the next run: make the handler idempotent by KSeF number if that matters.
+//!
+//! ```no_run
+//! # async fn demo(auth: &ksef::AuthenticatedClient) -> Result<(), ksef::Error> {
+//! use ksef::model::api::InvoiceQuerySubjectType;
+//! use ksef::{FsSyncStateStore, SyncOptions};
+//!
+//! let store = FsSyncStateStore::new("state")?;
+//! let start = "2026-01-01T00:00:00Z"
+//!     .parse()
+//!     .map_err(|e: ksef::model::datetime::DateTimeParseError| {
+//!         ksef::Error::InvalidInput(e.to_string())
+//!     })?;
+//! let options = SyncOptions::new(InvoiceQuerySubjectType::Subject2, start);
+//! let report = auth
+//!     .sync(&store)
+//!     .run(&options, async |invoice| {
+//!         // Store it; the checkpoint is saved right after this returns Ok.
+//!         std::fs::write(format!("{}.xml", invoice.metadata.ksef_number), &invoice.xml)
+//!             .map_err(|e| ksef::Error::InvalidInput(e.to_string()))
+//!     })
+//!     .await?;
+//! println!("{} new, next from {}", report.delivered, report.checkpoint.from);
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
