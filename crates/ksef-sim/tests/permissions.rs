@@ -248,8 +248,15 @@ async fn person_permissions_grant_query_revoke_and_effect() {
     .await;
     let mine = query(&api, &emp, OperationId::QueryPersonalPermissions, json!({})).await;
     assert_eq!(mine["permissions"].as_array().unwrap().len(), 2, "{mine:#}");
-    let (session, _) = api.open_session(&emp).await;
-    assert_eq!(session.len(), 36);
+    let (session, key) = api.open_session(&emp).await;
+    let r = api
+        .send(&emp, &session, &key, &invoice(NIP, "PERM/1"))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let st = api
+        .invoice_final(&emp, &session, r.json["referenceNumber"].as_str().unwrap())
+        .await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
     // … but not manage permissions (403 missing-permissions).
     let r = api
         .call(
