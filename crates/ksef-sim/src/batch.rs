@@ -28,6 +28,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::error::ApiError;
+use crate::invoice_xml::InvoiceFacts;
 use crate::keys::SimKeys;
 use crate::server::{Inner, Req, empty, json_ok};
 use crate::sessions::{MAX_INVOICES_PER_SESSION, no_session, session_mut};
@@ -440,21 +441,8 @@ fn process(inner: &Inner, r: &str, job: Job) {
             return;
         }
     };
-    // The file checks need no state: run them before taking the lock.
-    let checked: Vec<_> = entries
-        .iter()
-        .map(|(_, xml)| {
-            if xml.len() > MAX_PLAIN_INVOICE_SIZE && !has_attachment(xml) {
-                return Err(
-                    Status::new(430, "Błąd weryfikacji pliku faktury").with_detail(format!(
-                        "Rozmiar faktury {} B przekracza dozwolone 1 MB.",
-                        xml.len()
-                    )),
-                );
-            }
-            crate::sessions::check_invoice(Some(xml), &job.form)
-        })
-        .collect();
+    // The file checks need no state: run them before taking the lock, on all cores.
+    let checked = check_all(&entries, &job.form);
     let now = inner.now();
     {
         let mut guard = inner.state();
@@ -494,6 +482,46 @@ fn process(inner: &Inner, r: &str, job: Job) {
         }
     }
     crate::sessions::finish_session(inner, r);
+}
+
+/// The stateless checks of every entry, in order, split over the available cores.
+fn check_all(entries: &[(String, Vec<u8>)], form: &FormCode) -> Vec<Result<InvoiceFacts, Status>> {
+    let check = |xml: &[u8]| {
+        if xml.len() > MAX_PLAIN_INVOICE_SIZE && !has_attachment(xml) {
+            return Err(
+                Status::new(430, "Błąd weryfikacji pliku faktury").with_detail(format!(
+                    "Rozmiar faktury {} B przekracza dozwolone 1 MB.",
+                    xml.len()
+                )),
+            );
+        }
+        crate::sessions::check_invoice(Some(xml), form)
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let per = entries.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks(per)
+            .map(|chunk| {
+                let handle =
+                    scope.spawn(move || chunk.iter().map(|(_, x)| check(x)).collect::<Vec<_>>());
+                (chunk.len(), handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| {
+                // A panicking check must not shift the results of the others.
+                h.join().unwrap_or_else(|_| {
+                    vec![
+                        Err(Status::new(500, "Nieznany błąd")
+                            .with_detail("Błąd weryfikacji faktury."));
+                        len
+                    ]
+                })
+            })
+            .collect()
+    })
 }
 
 fn has_attachment(xml: &[u8]) -> bool {

@@ -619,23 +619,50 @@ pub(crate) fn list_invoices(inner: &Inner, req: &Req, failed: bool) -> Result<Re
     let mut guard = inner.state();
     let st = &mut *guard;
     let s = session_mut(st, req.param(0), caller)?;
+    let wanted = |i: &&Invoice| !failed || i.status.code >= 400;
+    let total = s.invoices.iter().filter(wanted).count();
+    // Only the page is copied, and without the XML and UPO (a 10 000-invoice batch session
+    // would otherwise copy its whole content for every page).
     let selected: Vec<Invoice> = s
         .invoices
         .iter()
-        .filter(|i| !failed || i.status.code >= 400)
-        .cloned()
+        .filter(wanted)
+        .skip(offset)
+        .take(size)
+        .map(without_content)
         .collect();
     let page: Vec<Value> = selected
         .iter()
-        .skip(offset)
-        .take(size)
         .map(|i| invoice_json(st, inner, i, now))
         .collect();
     let mut v = json!({"invoices": page});
-    if offset + size < selected.len() {
+    if offset + size < total {
         v["continuationToken"] = json!(format!("ofs-{}", offset + size));
     }
     Ok(json_ok(StatusCode::OK, &v))
+}
+
+/// A copy of an invoice's record without its XML and UPO (what a status answer needs).
+fn without_content(i: &Invoice) -> Invoice {
+    Invoice {
+        ordinal: i.ordinal,
+        reference: i.reference.clone(),
+        invoice_hash: i.invoice_hash.clone(),
+        received: i.received,
+        status: i.status.clone(),
+        extensions: i.extensions.clone(),
+        ksef_number: i.ksef_number.clone(),
+        invoice_number: i.invoice_number.clone(),
+        issue_date: i.issue_date,
+        seller_nip: i.seller_nip.clone(),
+        acquisition: i.acquisition,
+        permanent_storage: i.permanent_storage,
+        offline: i.offline,
+        xml: None,
+        upo: None,
+        upo_token: i.upo_token.clone(),
+        file_name: i.file_name.clone(),
+    }
 }
 
 fn find_invoice(s: &Session, r: &str) -> Option<Invoice> {

@@ -135,6 +135,18 @@ impl Sessions<'_> {
         let invoices = map_results(auth, &reference, package).await?;
         Ok(BatchOutcome { session, invoices })
     }
+
+    /// The per-invoice results of batch session `reference`, mapped to `package`'s input names
+    /// and hashes. [`send_batch`](Self::send_batch) returns them itself; this is for a session
+    /// that failed as a whole with its invoices still reported — status 445, no invoice accepted,
+    /// where `send_batch` returns [`Error::SessionFailed`] carrying the reference.
+    pub async fn batch_results(
+        &self,
+        reference: &ReferenceNumber,
+        package: &BatchPackage,
+    ) -> Result<Vec<BatchInvoiceResult>> {
+        map_results(self.auth(), reference, package).await
+    }
 }
 
 async fn upload_parts(

@@ -126,6 +126,40 @@ async fn invalid_invoices_are_reported_by_file_name_with_their_reasons() {
     sim.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_no_valid_invoice_fails_445_and_still_reports_each_one() {
+    let (sim, client) = sim(None).await;
+    let nip: Nip = NIP.parse().unwrap();
+    let other: Nip = OTHER_NIP.parse().unwrap();
+    let auth = login(&client, &nip).await.unwrap();
+    let key = SessionKey::generate().unwrap();
+    let package = BatchBuilder::new(key.clone())
+        .build(generate(&other, "N", 3).unwrap())
+        .unwrap();
+    let err = auth
+        .sessions()
+        .send_batch(&package, &key, &BatchSendOptions::default())
+        .await
+        .unwrap_err();
+    let ksef::Error::SessionFailed { reference, status } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(status.code, 445, "{err}");
+    let results = auth
+        .sessions()
+        .batch_results(&reference.parse().unwrap(), &package)
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        let Some(Err(f)) = &r.outcome else {
+            panic!("{r:?}")
+        };
+        assert_eq!(f.code, 410, "{}: {f}", r.name);
+    }
+    sim.shutdown().await;
+}
+
 /// A proxy in front of the simulator's storage: the first `fail` PUTs get a 503 (and the
 /// connection is closed); everything else is piped to the simulator unchanged.
 async fn flaky_storage(target: std::net::SocketAddr, fail: usize) -> (String, Arc<AtomicUsize>) {
