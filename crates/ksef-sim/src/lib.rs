@@ -25,3 +25,4 @@ mod upo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::{KeyRotationError, KeyUsage, MAX_ROTATIONS};
 pub use server::{IMPLEMENTED_OPERATIONS, SimError, Simulator, SimulatorBuilder, SimulatorHandle};
+pub use tls::TlsError;

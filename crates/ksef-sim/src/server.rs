@@ -127,6 +127,9 @@ pub enum SimError {
     /// The built-in keys could not be loaded (a corrupted build).
     #[error(transparent)]
     Keys(#[from] crate::keys::KeyLoadError),
+    /// The TLS certificate or configuration could not be made (`tls()`).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Timing knobs (all durations are measured on the simulator's [`Clock`]).
@@ -151,6 +154,8 @@ pub(crate) struct Inner {
     pub jwt_secret: [u8; 32],
     /// `None` when rate limits are switched off.
     pub limiter: Option<Mutex<crate::limits::RateLimiter>>,
+    /// Injected faults (faults.rs).
+    pub faults: crate::faults::FaultInjector,
 }
 
 impl Inner {
@@ -179,14 +184,14 @@ impl Simulator {
             clock: Arc::new(SystemClock),
             body_limit: DEFAULT_BODY_LIMIT,
             rate_limits: true,
+            faults: crate::faults::FaultPlan::default(),
+            tls: false,
             retrieval: crate::invoices::RetrievalLimits::default(),
         }
     }
 }
 
 /// Configures and starts a simulator.
-    /// Injected faults (faults.rs).
-    pub faults: crate::faults::FaultInjector,
 pub struct SimulatorBuilder {
     bind: SocketAddr,
     seed: Option<u64>,
@@ -194,6 +199,8 @@ pub struct SimulatorBuilder {
     clock: Arc<dyn Clock>,
     body_limit: usize,
     rate_limits: bool,
+    faults: crate::faults::FaultPlan,
+    tls: bool,
     retrieval: crate::invoices::RetrievalLimits,
 }
 
@@ -215,7 +222,6 @@ impl SimulatorBuilder {
         self.bind = addr;
         self
     }
-            faults: crate::faults::FaultPlan::default(),
 
     /// Seeds the generator of reference numbers and KSeF numbers (reproducible runs).
     pub fn seed(mut self, seed: u64) -> Self {
@@ -229,7 +235,6 @@ impl SimulatorBuilder {
         self.public_url = Some(url.into().trim_end_matches('/').to_owned());
         self
     }
-    faults: crate::faults::FaultPlan,
 
     /// The clock (tests pass a [`crate::ManualClock`] to expire things without waiting).
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -263,6 +268,22 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Injects faults (latency, 5xx, 429, dropped connections) as `plan` says; see
+    /// [`crate::faults`]. Replaceable at run time with [`SimulatorHandle::set_faults`] or `PUT
+    /// /__sim/faults`.
+    pub fn faults(mut self, plan: crate::faults::FaultPlan) -> Self {
+        self.faults = plan;
+        self
+    }
+
+    /// Serves HTTPS with a self-signed certificate generated at start for `localhost`,
+    /// `127.0.0.1`, `::1`, the bound address and the `public_url` host; clients trust
+    /// [`SimulatorHandle::tls_certificate_pem`]. Base URL and presigned links use `https://`.
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Binds and starts serving in the background on the current Tokio runtime.
     pub async fn start(self) -> Result<SimulatorHandle, SimError> {
         let listener = tokio::net::TcpListener::bind(self.bind)
@@ -275,10 +296,25 @@ impl SimulatorBuilder {
             addr: self.bind,
             source,
         })?;
+        let scheme = if self.tls { "https" } else { "http" };
+        let tls = if self.tls {
+            let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".into(), "::1".into()];
+            if !addr.ip().is_unspecified() {
+                hosts.push(addr.ip().to_string());
+            }
+            if let Some(host) = self.public_url.as_deref().and_then(url_host) {
+                hosts.push(host);
+            }
+            hosts.sort();
+            hosts.dedup();
+            Some(crate::tls::TlsMaterial::generate(hosts)?)
+        } else {
+            None
+        };
         let origin = self
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{addr}"));
+            .unwrap_or_else(|| format!("{scheme}://{addr}"));
         let mut secret = [0u8; 32];
         // The secret only guards the simulator's own tokens; an OS RNG failure leaves it
         // seeded from the id generator rather than aborting.
@@ -297,26 +333,25 @@ impl SimulatorBuilder {
                 receiving_entity: "Ministerstwo Finansów".into(),
                 retrieval: self.retrieval,
             },
-    /// Injects faults (latency, 5xx, 429, dropped connections) as `plan` says; see
-    /// [`crate::faults`]. Replaceable at run time with [`SimulatorHandle::set_faults`] or `PUT
-    /// /__sim/faults`.
-    pub fn faults(mut self, plan: crate::faults::FaultPlan) -> Self {
-        self.faults = plan;
-        self
-    }
-
             jwt_secret: secret,
             limiter: self
                 .rate_limits
                 .then(|| Mutex::new(crate::limits::RateLimiter::default())),
+            faults: crate::faults::FaultInjector::new(self.faults),
         });
         let app = axum::Router::new()
             .fallback(dispatch)
             .with_state(inner.clone());
+        let listener = crate::tls::SimListener::new(listener, tls.as_ref()).map_err(|source| {
+            SimError::Bind {
+                addr: self.bind,
+                source,
+            }
+        })?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(
-                crate::tls::SimListener::new(listener),
+                listener,
                 app.into_make_service_with_connect_info::<crate::tls::Conn>(),
             )
             .with_graceful_shutdown(async {
@@ -326,6 +361,8 @@ impl SimulatorBuilder {
         });
         Ok(SimulatorHandle {
             addr,
+            scheme,
+            tls_cert_pem: tls.map(|t| t.cert_pem),
             shutdown: Some(tx),
             task: Some(task),
             inner,
@@ -337,27 +374,58 @@ impl SimulatorBuilder {
 #[derive(Debug)]
 pub struct SimulatorHandle {
     addr: SocketAddr,
+    scheme: &'static str,
+    tls_cert_pem: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Inner {
-            faults: crate::faults::FaultInjector::new(self.faults),
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Inner(<simulator state>)")
     }
 }
 
 impl SimulatorHandle {
-    /// The API base URL, `http://127.0.0.1:PORT/v2`.
+    /// The API base URL, `http://127.0.0.1:PORT/v2` (`https://…` with [`SimulatorBuilder::tls`]).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v2", self.addr)
+        format!("{}://{}/v2", self.scheme, self.addr)
+    }
+
+    /// The PEM of the generated server certificate when serving HTTPS, for clients to trust.
+    pub fn tls_certificate_pem(&self) -> Option<&str> {
+        self.tls_cert_pem.as_deref()
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Replaces the fault plan (counters start again from zero).
+    pub fn set_faults(&self, plan: crate::faults::FaultPlan) {
+        self.inner.faults.set(plan);
+    }
+
+    /// Stops injecting faults.
+    pub fn clear_faults(&self) {
+        self.inner.faults.set(crate::faults::FaultPlan::default());
+    }
+
+    /// What was injected since the plan was set.
+    pub fn fault_counters(&self) -> crate::faults::FaultCounters {
+        self.inner.faults.counters()
+    }
+
+    /// Rotates the simulator's published key for `usage` (as `POST /__sim/keys/rotate` does):
+    /// a new RSA key pair and certificate are listed by `/security/public-key-certificates`, and
+    /// the old `publicKeyId` is answered with 21470. Returns the new `publicKeyId`.
+    pub async fn rotate_key(
+        &self,
+        usage: crate::keys::KeyUsage,
+    ) -> Result<String, crate::keys::KeyRotationError> {
+        crate::keys::rotate_async(self.inner.clone(), usage).await
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
@@ -394,31 +462,6 @@ pub(crate) struct Req {
     pub now: OffsetDateTime,
     /// The verified bearer token, if the operation takes one.
     pub claims: Option<Claims>,
-    /// Replaces the fault plan (counters start again from zero).
-    pub fn set_faults(&self, plan: crate::faults::FaultPlan) {
-        self.inner.faults.set(plan);
-    }
-
-    /// Stops injecting faults.
-    pub fn clear_faults(&self) {
-        self.inner.faults.set(crate::faults::FaultPlan::default());
-    }
-
-    /// What was injected since the plan was set.
-    pub fn fault_counters(&self) -> crate::faults::FaultCounters {
-        self.inner.faults.counters()
-    }
-
-    /// Rotates the simulator's published key for `usage` (as `POST /__sim/keys/rotate` does):
-    /// a new RSA key pair and certificate are listed by `/security/public-key-certificates`, and
-    /// the old `publicKeyId` is answered with 21470. Returns the new `publicKeyId`.
-    pub async fn rotate_key(
-        &self,
-        usage: crate::keys::KeyUsage,
-    ) -> Result<String, crate::keys::KeyRotationError> {
-        crate::keys::rotate_async(self.inner.clone(), usage).await
-    }
-
     /// The authenticated context/subject and their permissions (access/refresh tokens).
     pub caller: Option<Caller>,
 }
@@ -536,6 +579,17 @@ async fn dispatch(
     ConnectInfo(conn): ConnectInfo<crate::tls::Conn>,
     request: Request,
 ) -> Response {
+    if request.uri().path().starts_with("/__sim/") {
+        return crate::faults::admin(&inner, request).await;
+    }
+    let peer = conn.peer;
+    let injection = inner.faults.decide(
+        operation_name(request.method(), request.uri().path()),
+        request.uri().path(),
+    );
+    if !injection.latency.is_zero() {
+        tokio::time::sleep(injection.latency).await;
+    }
     let now = inner.now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
@@ -546,11 +600,18 @@ async fn dispatch(
         .is_some_and(|v| v.eq_ignore_ascii_case("problem-details"));
     let warning = parts.headers.get("x-test-system-warning").cloned();
     let trace = inner.state().rng.hex32();
+    if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::Before, &conn, problem)
+    {
+        return r;
+    }
     let result = handle(&inner, parts, body, peer.ip(), now, &path).await;
     let mut response = match result {
         Ok(r) => r,
         Err(e) => e.render(problem, &path, now, &trace),
     };
+    if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::After, &conn, problem) {
+        return r;
+    }
     if let Some(w) = warning {
         response.headers_mut().insert("x-system-warning", w);
     }
@@ -570,17 +631,6 @@ async fn handle(
             && let Some(part) = rest.strip_prefix("batch/")
         {
             return crate::batch::upload_part(inner, part, &parts.headers, body, now).await;
-    if request.uri().path().starts_with("/__sim/") {
-        return crate::faults::admin(&inner, request).await;
-    }
-    let peer = conn.peer;
-    let injection = inner.faults.decide(
-        operation_name(request.method(), request.uri().path()),
-        request.uri().path(),
-    );
-    if !injection.latency.is_zero() {
-        tokio::time::sleep(injection.latency).await;
-    }
         }
         if parts.method != HttpMethod::GET {
             return Err(ApiError::NotFound);
@@ -591,18 +641,11 @@ async fn handle(
         return crate::sessions::presigned_download(inner, rest, now);
     }
     let Some(api_path) = path.strip_prefix("/v2") else {
-    if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::Before, &conn, problem)
-    {
-        return r;
-    }
         return Err(ApiError::NotFound);
     };
     let method = match parts.method {
         HttpMethod::GET => Method::Get,
         HttpMethod::POST => Method::Post,
-    if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::After, &conn, problem) {
-        return r;
-    }
         HttpMethod::PUT => Method::Put,
         HttpMethod::DELETE => Method::Delete,
         _ => return Err(ApiError::NotFound),
@@ -699,6 +742,29 @@ async fn handle(
     }
 }
 
+/// The host of `scheme://host[:port][/…]` (IPv6 brackets removed).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// The catalogue name of the operation a request is for (for fault rules).
+fn operation_name(method: &HttpMethod, path: &str) -> Option<&'static str> {
+    let method = match *method {
+        HttpMethod::GET => Method::Get,
+        HttpMethod::POST => Method::Post,
+        HttpMethod::PUT => Method::Put,
+        HttpMethod::DELETE => Method::Delete,
+        _ => return None,
+    };
+    route(method, path.strip_prefix("/v2")?).map(|(op, _)| op.name)
+}
+
 /// Checks the bearer token the operation requires and fills `claims` / `caller`.
 fn authenticate(inner: &Inner, req: &mut Req) -> Result<(), ApiError> {
     let allowed: &[TokenKind] = match req.op.bearer {
@@ -733,18 +799,6 @@ fn authenticate(inner: &Inner, req: &mut Req) -> Result<(), ApiError> {
         let auth = st
             .auths
             .get(&claims.auth_ref)
-/// The catalogue name of the operation a request is for (for fault rules).
-fn operation_name(method: &HttpMethod, path: &str) -> Option<&'static str> {
-    let method = match *method {
-        HttpMethod::GET => Method::Get,
-        HttpMethod::POST => Method::Post,
-        HttpMethod::PUT => Method::Put,
-        HttpMethod::DELETE => Method::Delete,
-        _ => return None,
-    };
-    route(method, path.strip_prefix("/v2")?).map(|(op, _)| op.name)
-}
-
             .ok_or_else(|| unauthorized("Nieprawidłowy token."))?;
         if claims.kind == TokenKind::Refresh {
             // KSeF answers 21304 to a refresh after the auth session was revoked.
@@ -808,6 +862,17 @@ pub(crate) fn xml_ok(bytes: Vec<u8>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_of_public_urls() {
+        assert_eq!(
+            url_host("https://ksef.local:8443").as_deref(),
+            Some("ksef.local")
+        );
+        assert_eq!(url_host("http://10.0.0.5/x").as_deref(), Some("10.0.0.5"));
+        assert_eq!(url_host("https://[::1]:8443").as_deref(), Some("::1"));
+        assert_eq!(url_host("nonsense"), None);
+    }
 
     #[test]
     fn routing_prefers_literals() {

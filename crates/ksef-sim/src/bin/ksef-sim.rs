@@ -1,4 +1,5 @@
-//! `ksef-sim --bind ADDR [--seed N] [--public-url URL]`: runs the simulator until Ctrl-C.
+//! `ksef-sim --bind ADDR [--seed N] [--public-url URL] [--tls [--tls-cert-out FILE]]
+//! [--faults PLAN.json] [--no-rate-limits]`: runs the simulator until Ctrl-C.
 
 // A command-line tool reports on stdout/stderr by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -6,13 +7,23 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: ksef-sim [--bind ADDR] [--seed N] [--public-url URL] [--no-rate-limits]\n  \
---bind ADDR        listen address (default 127.0.0.1:8787)\n  \
---seed N           seed reference and KSeF numbers (reproducible runs)\n  \
---public-url URL   scheme and host written into presigned URLs and UPO links\n  \
---no-rate-limits   do not enforce KSeF's API rate limits (load tests)";
+const USAGE: &str = "usage: ksef-sim [--bind ADDR] [--seed N] [--public-url URL] [--tls [--tls-cert-out FILE]] [--faults PLAN.json] [--no-rate-limits]\n  \
+--bind ADDR          listen address (default 127.0.0.1:8787)\n  \
+--seed N             seed reference and KSeF numbers (reproducible runs)\n  \
+--public-url URL     scheme and host written into presigned URLs and UPO links\n  \
+--tls                serve HTTPS with a self-signed certificate generated at start\n  \
+--tls-cert-out FILE  write that certificate (PEM) to FILE for clients to trust\n  \
+--faults PLAN.json   inject faults (see ksef_sim::faults; also PUT /__sim/faults)\n  \
+--no-rate-limits     do not enforce KSeF's API rate limits (load tests)";
 
-fn parse() -> Result<ksef_sim::SimulatorBuilder, String> {
+/// Options that are not builder settings.
+#[derive(Default)]
+struct Extra {
+    tls_cert_out: Option<String>,
+}
+
+fn parse() -> Result<(ksef_sim::SimulatorBuilder, Extra), String> {
+    let mut extra = Extra::default();
     let mut builder = ksef_sim::Simulator::builder();
     let mut bind: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8787));
     let mut args = std::env::args().skip(1);
@@ -39,16 +50,29 @@ fn parse() -> Result<ksef_sim::SimulatorBuilder, String> {
                 builder = builder.public_url(v);
             }
             "--no-rate-limits" => builder = builder.rate_limits(false),
+            "--tls" => builder = builder.tls(),
+            "--tls-cert-out" => extra.tls_cert_out = Some(value("--tls-cert-out")?),
+            "--faults" => {
+                let v = value("--faults")?;
+                let bytes = std::fs::read(&v).map_err(|e| format!("--faults {v}: {e}"))?;
+                let plan: ksef_sim::faults::FaultPlan = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("--faults {v}: not a fault plan: {e}"))?;
+                plan.validate().map_err(|e| format!("--faults {v}: {e}"))?;
+                builder = builder.faults(plan);
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    Ok(builder.bind(bind))
+    if extra.tls_cert_out.is_some() && !std::env::args().any(|a| a == "--tls") {
+        return Err("--tls-cert-out needs --tls".into());
+    }
+    Ok((builder.bind(bind), extra))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let builder = match parse() {
+    let (builder, extra) = match parse() {
         Ok(b) => b,
         Err(e) => {
             if !e.is_empty() {
@@ -65,6 +89,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(path), Some(pem)) = (&extra.tls_cert_out, sim.tls_certificate_pem())
+        && let Err(e) = std::fs::write(path, pem)
+    {
+        eprintln!("ksef-sim: cannot write the certificate to {path}: {e}");
+        return ExitCode::FAILURE;
+    }
     println!("ksef-sim listening on {}", sim.base_url());
     let _ = tokio::signal::ctrl_c().await;
     println!("ksef-sim shutting down");
