@@ -53,20 +53,20 @@ fn fault_plan() -> FaultPlan {
     FaultPlan::new(2026)
         .rule(
             FaultRule::operation(OperationId::SendInvoice)
-                .status(503, 0.03, Phase::Before)
-                .status(500, 0.03, Phase::After)
-                .drop_connection(0.02, Phase::Before)
-                .drop_connection(0.03, Phase::After)
-                .rate_limit(0.02, 1),
+                .status(503, 0.02, Phase::Before)
+                .status(500, 0.02, Phase::After)
+                .drop_connection(0.015, Phase::Before)
+                .drop_connection(0.02, Phase::After)
+                .rate_limit(0.015, 1),
         )
         .rule(
             FaultRule::operation(OperationId::SessionInvoiceStatus)
                 .and_operation(OperationId::ListSessionInvoices)
                 .and_operation(OperationId::SessionStatus)
-                .status(502, 0.03, Phase::Before)
-                .status(503, 0.02, Phase::After)
-                .drop_connection(0.02, Phase::After)
-                .rate_limit(0.01, 1),
+                .status(502, 0.02, Phase::Before)
+                .status(503, 0.01, Phase::After)
+                .drop_connection(0.01, Phase::After)
+                .rate_limit(0.005, 1),
         )
 }
 
@@ -183,5 +183,102 @@ async fn online_run_of_1000_invoices_with_faults_accounts_for_each_exactly_once(
         .collect();
     assert_eq!(ours.len(), N);
     assert_eq!(ours, theirs);
+    sim.shutdown().await;
+}
+
+/// KSeF rotates its `SymmetricKeyEncryption` key (the emergency kind: the old one is withdrawn
+/// at once). A client that cached the old key gets 21470 when it opens a session, refetches the
+/// keys and retries once — the session opens and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_refetches_keys_after_a_rotation_and_retries_once() {
+    use ksef::crypto::public_key::KeyUsage;
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .start()
+        .await
+        .unwrap();
+    let client = client(&sim.base_url());
+    let nip: Nip = NIP.parse().unwrap();
+    let auth = client
+        .auth()
+        .test_certificate(
+            &TestIdentity::Seal {
+                name: "ksef-rs rotation".into(),
+                nip: NIP.into(),
+            },
+            ContextIdentifier::Nip(nip),
+        )
+        .await
+        .unwrap();
+    // The first session caches the MF keys.
+    let first = auth.sessions().open_online().await.unwrap();
+    let old = client
+        .public_key(&KeyUsage::SymmetricKeyEncryption)
+        .await
+        .unwrap();
+
+    let new_id = sim
+        .rotate_key(ksef_sim::KeyUsage::SymmetricKeyEncryption)
+        .await
+        .unwrap();
+    assert_ne!(new_id, old.public_key_id());
+    // The cache still holds the old key: the open is refused with 21470 once, then retried.
+    assert_eq!(
+        client
+            .public_key(&KeyUsage::SymmetricKeyEncryption)
+            .await
+            .unwrap()
+            .public_key_id(),
+        old.public_key_id()
+    );
+    let second = auth.sessions().open_online().await.unwrap();
+    assert_eq!(
+        client
+            .public_key(&KeyUsage::SymmetricKeyEncryption)
+            .await
+            .unwrap()
+            .public_key_id(),
+        new_id,
+        "the keys were refetched"
+    );
+    let sent = second.send_invoice(invoice(NIP, "ROT/1")).await.unwrap();
+    sent.wait().await.unwrap();
+    second.close().await.unwrap();
+
+    // A session opened before the rotation keeps its AES key and still works.
+    let sent = first.send_invoice(invoice(NIP, "ROT/2")).await.unwrap();
+    sent.wait().await.unwrap();
+    first.close().await.unwrap();
+
+    // Over the admin endpoint too: the token key rotates, the symmetric one stays.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("http://{}/__sim/keys/rotate", sim.local_addr()))
+        .body(r#"{"usage": "KsefTokenEncryption"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["usage"], "KsefTokenEncryption");
+    let listed: serde_json::Value = http
+        .get(format!(
+            "{}/security/public-key-certificates",
+            sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["publicKeyId"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(ids.contains(&new_id) && ids.contains(&v["publicKeyId"].as_str().unwrap().to_owned()));
+    assert_eq!(ids.len(), 2);
     sim.shutdown().await;
 }
