@@ -218,6 +218,29 @@ async fn metadata_query_filters_visibility_and_download() {
         assert_eq!(numbers(&r), want, "{extra}");
     }
 
+    // An invoice with an attachment, issued on an earlier day (so marked Offline).
+    let with_attachment = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/invoices/invoice-template-fa-3-with-attachment.xml"
+    ))
+    .unwrap()
+    .replace("#nip#", NIP)
+    .replace("#invoice_number#", "Q/4");
+    let k4 = send_all(&api, &access, &[with_attachment.into_bytes()]).await;
+    for extra in [
+        json!({"hasAttachment": true}),
+        json!({"invoicingMode": "Offline"}),
+    ] {
+        let mut body = filters("Subject1", "PermanentStorage");
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = query(&api, &access, "", body).await;
+        assert_eq!(numbers(&r), k4, "{extra}");
+        assert_eq!(r.json["invoices"][0]["hasAttachment"], true);
+        assert_eq!(r.json["invoices"][0]["invoicingMode"], "Offline");
+    }
+
     // Validation: page size, sort order, 3-month range, unknown enums, restrict beyond HWM.
     let body = filters("Subject1", "PermanentStorage");
     for q in ["?pageSize=5", "?pageSize=251", "?sortOrder=Sideways"] {
