@@ -545,3 +545,98 @@ async fn subunits_roles_enforcement_eu_and_attachments() {
     ));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_permission_searches_by_subject_kind() {
+    // §7.37: searches as the owner filtered by fingerprint, NIP or PESEL; the grantee's own
+    // permissions in the current context; a PESEL in a NIP context.
+    let (sim, client) = sim().await;
+    let owner = owner(&client, NIP).await;
+    let fingerprint = "AB".repeat(32);
+    let grants = [
+        (
+            api::PersonPermissionsSubjectIdentifierType::Fingerprint,
+            fingerprint.clone(),
+            person_by_fingerprint(
+                "Ewa",
+                "Nowak",
+                api::PersonIdentifier {
+                    r#type: api::PersonIdentifierType::Nip,
+                    value: CLIENT_NIP.into(),
+                },
+            ),
+        ),
+        (
+            api::PersonPermissionsSubjectIdentifierType::Nip,
+            OFFICE_NIP.to_owned(),
+            person_by_identifier("Jan", "Kowalski"),
+        ),
+        (
+            api::PersonPermissionsSubjectIdentifierType::Pesel,
+            PESEL.to_owned(),
+            person_by_identifier("Anna", "Nowak"),
+        ),
+    ];
+    for (kind, value, details) in grants {
+        owner
+            .permissions()
+            .grant_persons(&api::PersonPermissionsGrantRequest {
+                subject_identifier: api::PersonPermissionsSubjectIdentifier {
+                    r#type: kind,
+                    value,
+                },
+                permissions: vec![api::PersonPermissionType::InvoiceRead],
+                description: "Przeglądanie faktur".into(),
+                subject_details: details,
+            })
+            .await
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+    }
+    for (kind, value) in [
+        (
+            api::PersonPermissionsAuthorizedIdentifierType::Fingerprint,
+            fingerprint.as_str(),
+        ),
+        (
+            api::PersonPermissionsAuthorizedIdentifierType::Nip,
+            OFFICE_NIP,
+        ),
+        (api::PersonPermissionsAuthorizedIdentifierType::Pesel, PESEL),
+    ] {
+        let mut filter =
+            persons_query(api::PersonPermissionsQueryType::PermissionsInCurrentContext);
+        filter.authorized_identifier = Some(api::PersonPermissionsAuthorizedIdentifier {
+            r#type: kind.clone(),
+            value: value.into(),
+        });
+        let found: Vec<api::PersonPermission> = owner
+            .permissions()
+            .persons(filter)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{kind:?}");
+        assert_eq!(found[0].authorized_identifier.value, value);
+    }
+    // The PESEL holder in the NIP context sees exactly its own permission.
+    let person = client
+        .auth()
+        .test_certificate(&employee(PESEL), ContextIdentifier::Nip(nip(NIP)))
+        .await
+        .unwrap();
+    let mine: Vec<api::PersonalPermission> = person
+        .permissions()
+        .personal(api::PersonalPermissionsQueryRequest::default())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(
+        mine[0].permission_scope,
+        api::PersonalPermissionScope::InvoiceRead
+    );
+    sim.shutdown().await;
+}
