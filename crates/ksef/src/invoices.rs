@@ -248,7 +248,7 @@ impl<'a> Invoices<'a> {
                     } else {
                         range.from == boundary
                     };
-                    if unchanged && st.page == 0 {
+                    if unchanged {
                         return Err(Error::InvalidInput(format!(
                             "more than KSeF's 10 000-row limit share the date {boundary}; narrow the filters"
                         )));
@@ -448,7 +448,8 @@ impl ExportPackage {
         parts.sort_by_key(|p| p.ordinal_number);
         let mut total = 0u64;
         for part in parts {
-            let mut encrypted: Vec<u8> = Vec::with_capacity(part.encrypted_part_size as usize);
+            let mut encrypted: Vec<u8> =
+                Vec::with_capacity((part.encrypted_part_size as usize).min(64 << 20));
             self.auth
                 .client()
                 .transport()
