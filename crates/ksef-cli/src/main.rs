@@ -12,6 +12,7 @@ mod profile;
 mod qr_cmd;
 mod retrieval_cmd;
 mod send_cmd;
+mod sync_cmd;
 mod token_cmd;
 
 use std::path::PathBuf;
@@ -90,6 +91,8 @@ enum Command {
     },
     /// Export invoices as a package (encrypted parts, decrypted and unpacked into a directory).
     Export(export_cmd::ExportArgs),
+    /// Keep a directory in sync with KSeF: incremental and restartable (high-water mark).
+    Sync(sync_cmd::SyncArgs),
     /// Offline QR codes: KOD I (invoice) and KOD II (issuer certificate) as SVG or PNG.
     Qr {
         #[command(subcommand)]
@@ -189,6 +192,7 @@ fn main() -> ExitCode {
                 Command::Upo(args) => run_async(send_cmd::upo(args, g)),
                 Command::Token { command } => run_async(token_cmd::run(command, g)),
                 Command::Export(args) => run_async(export_cmd::export(args, g)),
+                Command::Sync(args) => run_async(sync_cmd::sync(args, g)),
                 Command::Download(args) => run_async(retrieval_cmd::download(args, g)),
                 Command::Query(args) => run_async(retrieval_cmd::query(args, g)),
                 Command::Sim { command } => match command {

@@ -183,7 +183,7 @@ pub async fn download(args: DownloadArgs, g: Global) -> Result<(), CliError> {
 
 /// A date-time for the filters: RFC 3339 as given, or a date as Warsaw midnight (offset-less
 /// values are Warsaw time in KSeF).
-fn date_time(flag: &str, s: &str) -> Result<String, CliError> {
+pub(crate) fn date_time(flag: &str, s: &str) -> Result<String, CliError> {
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     if time::OffsetDateTime::parse(s, rfc3339).is_ok() {
         return Ok(s.to_owned());

@@ -1146,3 +1146,82 @@ fn export_unpacks_the_invoices_and_metadata() {
         .collect();
     assert_eq!(names, ["_metadata.json"]);
 }
+
+#[test]
+fn sync_is_incremental_and_restartable() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let send = |names: &[&str]| -> Vec<String> {
+        let files: Vec<PathBuf> = names.iter().map(|n| env.invoice(dir.path(), n)).collect();
+        let v = json(
+            env.ksef()
+                .args(["--json", "send"])
+                .args(&files)
+                .assert()
+                .success()
+                .get_output(),
+        );
+        // The simulator stores invoices permanently 100 ms after acceptance.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        v["invoices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["ksefNumber"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let synced = dir.path().join("mirror");
+    let run = || -> Value {
+        json(
+            env.ksef()
+                .args(["--json", "sync", "--subject", "seller"])
+                .arg(&synced)
+                .assert()
+                .success()
+                .get_output(),
+        )
+    };
+    let on_disk = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(synced.join("seller"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|n| n.strip_suffix(".xml").map(str::to_owned))
+            .collect();
+        names.sort();
+        names
+    };
+
+    let mut sent = send(&["S-1", "S-2"]);
+    let v = run();
+    assert_eq!(v["subjects"][0]["newInvoices"], 2, "{v}");
+    let first_from = v["subjects"][0]["nextFrom"].as_str().unwrap().to_owned();
+
+    // Nothing new: nothing downloaded again, the position holds.
+    let v = run();
+    assert_eq!(v["subjects"][0]["newInvoices"], 0, "{v}");
+
+    sent.extend(send(&["S-3"]));
+    let v = run();
+    assert_eq!(v["subjects"][0]["newInvoices"], 1, "{v}");
+    assert_ne!(v["subjects"][0]["nextFrom"], first_from.as_str());
+    sent.sort();
+    assert_eq!(on_disk(), sent);
+
+    // Restart from scratch after losing the state: everything again, nothing duplicated.
+    std::fs::remove_file(synced.join(".ksef-sync.json")).unwrap();
+    let v = run();
+    assert_eq!(v["subjects"][0]["newInvoices"], 0, "{v}");
+    assert_eq!(on_disk(), sent);
+
+    // Another login's state is refused: 3.
+    let other = Env::start();
+    other.login_test_certificate("default");
+    other
+        .ksef()
+        .args(["sync", "--subject", "seller"])
+        .arg(&synced)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("another directory"));
+}
