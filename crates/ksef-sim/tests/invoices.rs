@@ -94,6 +94,16 @@ fn with_buyer(xml: Vec<u8>, buyer: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+fn with_authorized(xml: Vec<u8>, nip: &str) -> Vec<u8> {
+    let pu = format!(
+        "<PodmiotUpowazniony><DaneIdentyfikacyjne><NIP>{nip}</NIP><Nazwa>Komornik</Nazwa></DaneIdentyfikacyjne><Adres><KodKraju>PL</KodKraju><AdresL1>ul. Sądowa 1</AdresL1></Adres><RolaPU>2</RolaPU></PodmiotUpowazniony>"
+    );
+    String::from_utf8(xml)
+        .unwrap()
+        .replacen("<Fa>", &format!("{pu}<Fa>"), 1)
+        .into_bytes()
+}
+
 fn with_subject3(xml: Vec<u8>, nip: &str) -> Vec<u8> {
     let p3 = format!(
         "<Podmiot3><DaneIdentyfikacyjne><NIP>{nip}</NIP><Nazwa>Odbiorca</Nazwa></DaneIdentyfikacyjne><Rola>2</Rola></Podmiot3>"
@@ -226,7 +236,16 @@ async fn metadata_query_filters_visibility_and_download() {
     .unwrap()
     .replace("#nip#", NIP)
     .replace("#invoice_number#", "Q/4");
-    let k4 = send_all(&api, &access, &[with_attachment.into_bytes()]).await;
+    let k45 = send_all(
+        &api,
+        &access,
+        &[
+            with_attachment.into_bytes(),
+            with_authorized(invoice(NIP, "Q/5"), OTHER_NIP),
+        ],
+    )
+    .await;
+    let k4 = vec![k45[0].clone()];
     for extra in [
         json!({"hasAttachment": true}),
         json!({"invoicingMode": "Offline"}),
@@ -277,7 +296,8 @@ async fn metadata_query_filters_visibility_and_download() {
         filters("SubjectAuthorized", "PermanentStorage"),
     )
     .await;
-    assert!(numbers(&r).is_empty());
+    assert_eq!(numbers(&r), vec![k45[1].clone()]);
+    assert_eq!(r.json["invoices"][0]["authorizedSubject"]["role"], 2);
 
     // Download: the seller and the buyer get the XML with its hash; others 21164.
     let r = api
