@@ -552,6 +552,26 @@ async fn exports_zip_targz_metadata_only_truncated_and_failures() {
     want.sort();
     assert_eq!(names, want);
 
+    // Other date types: truncated packages name their own last date; no HWM.
+    for (date_type, field) in [
+        ("Invoicing", "lastInvoicingDate"),
+        ("Issue", "lastIssueDate"),
+    ] {
+        let mut f3 = filters("Subject1", date_type);
+        if date_type == "Issue" {
+            f3["dateRange"]["from"] = json!(format!(
+                "{}T00:00:00Z",
+                time::OffsetDateTime::now_utc().date()
+            ));
+        }
+        let r = start_export(&api, &access, &key, json!({"filters": f3})).await;
+        let st = export_final(&api, &access, r.json["referenceNumber"].as_str().unwrap()).await;
+        let p = &st["package"];
+        assert_eq!(p["isTruncated"], true, "{date_type}: {st}");
+        assert!(p[field].is_string(), "{date_type}: {p}");
+        assert!(p.get("permanentStorageHwmDate").is_none());
+    }
+
     // Metadata only.
     let r = start_export(
         &api,
