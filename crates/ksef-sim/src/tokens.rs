@@ -119,7 +119,8 @@ pub(crate) fn generate(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiErr
 }
 
 /// Whether the caller may see/revoke `t`: `CredentialsManage`/`CredentialsRead` see every token
-/// of the context; others only tokens they authored (or the token they authenticated with).
+/// of the context; others only tokens they authored, or, when authenticated with a KSeF token,
+/// only that token.
 fn visible(st: &State, req: &Req, t: &KsefToken, manage_only: bool) -> bool {
     let Some(c) = &req.caller else { return false };
     if t.context != c.context {
@@ -129,12 +130,17 @@ fn visible(st: &State, req: &Req, t: &KsefToken, manage_only: bool) -> bool {
         .permissions
         .iter()
         .any(|p| p == "CredentialsManage" || (!manage_only && p == "CredentialsRead"));
-    let own_token = st
+    let used_token = st
         .auths
         .get(&c.auth_ref)
-        .and_then(|a| a.token_ref.as_deref())
-        == Some(t.reference.as_str());
-    privileged || t.author == c.subject || own_token
+        .and_then(|a| a.token_ref.as_deref());
+    match used_token {
+        // A caller authenticated with a KSeF token sees (and may revoke) only that token,
+        // unless it holds a credentials permission (tokeny-ksef.md; one token cannot revoke
+        // another).
+        Some(own) => privileged || own == t.reference,
+        None => privileged || t.author == c.subject,
+    }
 }
 
 pub(crate) fn list(inner: &Inner, req: &Req) -> Result<Response, ApiError> {

@@ -75,10 +75,11 @@ pub enum Error {
         /// The final status.
         status: StatusFailure,
     },
-    /// An invoice export ended in a failure status (415 key, 420 range, 210 expired, 500, 550).
-    #[error("invoice export {reference} failed with {status}")]
-    ExportFailed {
-        /// The export reference number.
+    /// A KSeF certificate enrollment ended with a failure status
+    /// (`GET /certificates/enrollments/{referenceNumber}`: 400 rejected, 500, 550).
+    #[error("certificate enrollment {reference} failed with {status}")]
+    EnrollmentFailed {
+        /// The enrollment reference number.
         reference: String,
         /// The final status.
         status: StatusFailure,
@@ -88,6 +89,22 @@ pub enum Error {
     #[error("permission operation {reference} failed with {status}")]
     PermissionOperationFailed {
         /// The operation's reference number.
+        reference: String,
+        /// The final status.
+        status: StatusFailure,
+    },
+    /// A KSeF token did not become `Active` (it ended `Failed`, `Revoking` or `Revoked`).
+    #[error("KSeF token {reference} did not become active (status {status}); generate a new token")]
+    TokenNotActive {
+        /// The token's reference number.
+        reference: String,
+        /// The status it ended in.
+        status: String,
+    },
+    /// An invoice export ended in a failure status (415 key, 420 range, 210 expired, 500, 550).
+    #[error("invoice export {reference} failed with {status}")]
+    ExportFailed {
+        /// The export reference number.
         reference: String,
         /// The final status.
         status: StatusFailure,
@@ -142,8 +159,9 @@ impl Error {
             Error::AuthenticationFailed(s)
             | Error::InvoiceRejected { status: s, .. }
             | Error::SessionFailed { status: s, .. }
-            | Error::PermissionOperationFailed { status: s, .. }
-            | Error::ExportFailed { status: s, .. } => matches!(s.code, 500 | 550),
+            | Error::ExportFailed { status: s, .. }
+            | Error::EnrollmentFailed { status: s, .. }
+            | Error::PermissionOperationFailed { status: s, .. } => matches!(s.code, 500 | 550),
             _ => false,
         }
     }
@@ -162,8 +180,9 @@ impl Error {
             Error::AuthenticationFailed(s)
             | Error::InvoiceRejected { status: s, .. }
             | Error::SessionFailed { status: s, .. }
-            | Error::PermissionOperationFailed { status: s, .. }
-            | Error::ExportFailed { status: s, .. } => Some(s.code),
+            | Error::ExportFailed { status: s, .. }
+            | Error::EnrollmentFailed { status: s, .. }
+            | Error::PermissionOperationFailed { status: s, .. } => Some(s.code),
             _ => None,
         }
     }

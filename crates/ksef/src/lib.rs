@@ -3,22 +3,27 @@
 mod auth;
 pub mod batch;
 mod batch_session;
+pub mod certificates;
 mod client;
 mod error;
 mod fa_batch;
 pub mod invoices;
+mod limits;
 pub mod permissions;
 pub mod qr;
 mod session;
 pub mod sync;
 mod testdata;
+mod tokens;
 
 pub use auth::{Auth, AuthenticatedClient, SavedAuth, TestIdentity, XadesOptions, test_signer};
 pub use batch_session::{BatchInvoiceResult, BatchOutcome, BatchSendOptions, UploadProgress};
+pub use certificates::{Certificates, EnrollmentRequest, KsefCertificate};
 pub use client::{KsefClient, KsefClientBuilder, PollOptions};
 pub use error::{Error, ExceptionCode, Result, StatusFailure};
 pub use fa_batch::{FaBatch, fa_file_name};
 pub use invoices::{DownloadedInvoice, ExportOptions, ExportPackage, ExportedInvoice, Invoices};
+pub use limits::Limits;
 pub use permissions::{PermissionOperation, Permissions};
 pub use session::{
     AcceptedInvoice, ClosedSession, MAX_INVOICE_SIZE, OnlineSession, SendOptions, SentInvoice,
@@ -28,6 +33,7 @@ pub use sync::{FsSyncStateStore, SyncCheckpoint, SyncOptions, SyncStateStore, Sy
 pub use testdata::{
     NewTestPerson, NewTestSubject, TemporalTestData, TestData, TestOverrides, TestSubject,
 };
+pub use tokens::{GeneratedToken, Tokens};
 
 // Crates whose types appear in the public API, re-exported so users never mix versions.
 pub use ksef_crypto as crypto;
