@@ -151,6 +151,12 @@ impl Certificate {
         self.inner.tbs_certificate().serial_number().as_bytes()
     }
 
+    /// The serial number as the X.509 structure (for DER encoding, e.g. XAdES
+    /// `IssuerSerialV2`).
+    pub fn serial_number(&self) -> &x509_cert::serial_number::SerialNumber {
+        self.inner.tbs_certificate().serial_number()
+    }
+
     /// The serial number as uppercase hex of its DER content octets, exactly as encoded: a
     /// leading `00` octet (DER adds one when the top bit of the first byte is set) is kept, and
     /// so is the `01` of `01F20A5D352AE590`. This is KSeF's `certificateSerialNumber` /

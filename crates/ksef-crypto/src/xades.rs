@@ -12,7 +12,9 @@
 //! - `ds:KeyInfo/ds:X509Data/ds:X509Certificate`;
 //! - `xades:QualifyingProperties/SignedProperties/SignedSignatureProperties` with `SigningTime`
 //!   and `SigningCertificate` (SHA-256 `CertDigest`, `IssuerSerial` with an RFC 4514 issuer name
-//!   and a decimal serial number).
+//!   and a decimal serial number), or with [`SignOptions::with_signing_certificate_v2`]
+//!   `SigningCertificateV2` (`CertDigest` and `IssuerSerialV2`, the Base64 DER `IssuerSerial`).
+//!   Verification checks `IssuerSerial` and `IssuerSerialV2` when present.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -178,6 +180,10 @@ pub struct SignOptions {
     pub signature_id: String,
     /// The `Id` of `xades:SignedProperties`.
     pub signed_properties_id: String,
+    /// Write `SigningCertificateV2` with `IssuerSerialV2` (XAdES 1.4.1, as ETSI EN 319 132
+    /// BASELINE-B asks) instead of `SigningCertificate` with `IssuerSerial` (the default, which
+    /// is what KSeF's own examples and reference clients send).
+    pub signing_certificate_v2: bool,
 }
 
 impl std::fmt::Debug for SignOptions {
@@ -185,6 +191,7 @@ impl std::fmt::Debug for SignOptions {
         f.debug_struct("SignOptions")
             .field("signature_id", &self.signature_id)
             .field("signed_properties_id", &self.signed_properties_id)
+            .field("signing_certificate_v2", &self.signing_certificate_v2)
             .finish_non_exhaustive()
     }
 }
@@ -195,6 +202,7 @@ impl Default for SignOptions {
             clock: Arc::new(SystemClock),
             signature_id: "Signature".to_owned(),
             signed_properties_id: "SignedProperties".to_owned(),
+            signing_certificate_v2: false,
         }
     }
 }
@@ -203,6 +211,12 @@ impl SignOptions {
     /// Uses `clock` for `SigningTime`.
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Writes `SigningCertificateV2` / `IssuerSerialV2` (see [`SignOptions::signing_certificate_v2`]).
+    pub fn with_signing_certificate_v2(mut self) -> Self {
+        self.signing_certificate_v2 = true;
         self
     }
 }
@@ -268,6 +282,13 @@ pub fn sign_with(
         cert_digest: b64.encode(sha2::Sha256::digest(cert_der)),
         issuer: cert.issuer(),
         serial: cert.serial_decimal(),
+        issuer_serial_v2: if opts.signing_certificate_v2 {
+            let der = issuer_serial_v2_der(&cert)
+                .map_err(|e| SignerError::InvalidCertificate(format!("IssuerSerialV2: {e}")))?;
+            Some(b64.encode(der))
+        } else {
+            None
+        },
         alg: signer.algorithm().uri(),
         doc_digest,
         sp_digest: String::new(),
@@ -333,6 +354,8 @@ struct Parts<'a> {
     cert_digest: String,
     issuer: String,
     serial: String,
+    /// Base64 `IssuerSerialV2`: when set, `SigningCertificateV2` is written.
+    issuer_serial_v2: Option<String>,
     alg: &'static str,
     doc_digest: String,
     sp_digest: String,
@@ -390,7 +413,12 @@ impl Parts<'_> {
         o.push_str(self.sp_id);
         o.push_str("\"><xades:SignedSignatureProperties><xades:SigningTime>");
         o.push_str(&self.signing_time);
-        o.push_str("</xades:SigningTime><xades:SigningCertificate><xades:Cert><xades:CertDigest><ds:DigestMethod");
+        let v2 = self.issuer_serial_v2.is_some();
+        o.push_str(if v2 {
+            "</xades:SigningTime><xades:SigningCertificateV2><xades:Cert><xades:CertDigest><ds:DigestMethod"
+        } else {
+            "</xades:SigningTime><xades:SigningCertificate><xades:Cert><xades:CertDigest><ds:DigestMethod"
+        });
         o.push_str(ds);
         o.push_str(" Algorithm=\"");
         o.push_str(SHA256_URI);
@@ -398,6 +426,12 @@ impl Parts<'_> {
         o.push_str(ds);
         o.push('>');
         o.push_str(&self.cert_digest);
+        if let Some(is) = &self.issuer_serial_v2 {
+            o.push_str("</ds:DigestValue></xades:CertDigest><xades:IssuerSerialV2>");
+            o.push_str(is);
+            o.push_str("</xades:IssuerSerialV2></xades:Cert></xades:SigningCertificateV2></xades:SignedSignatureProperties></xades:SignedProperties>");
+            return;
+        }
         o.push_str("</ds:DigestValue></xades:CertDigest><xades:IssuerSerial><ds:X509IssuerName");
         o.push_str(ds);
         o.push('>');
@@ -863,6 +897,9 @@ fn signing_certificate(
         if let Some(is) = child(c, |n| is_xades(n, "IssuerSerial")) {
             check_issuer_serial(is, cert)?;
         }
+        if let Some(is) = child(c, |n| is_xades(n, "IssuerSerialV2")) {
+            check_issuer_serial_v2(&element_text(is), cert)?;
+        }
         return Ok(cert.clone());
     }
     Err(bad("no CertDigest matches a ds:X509Certificate in KeyInfo"))
@@ -893,6 +930,65 @@ fn check_issuer_serial(is: Node<'_, '_>, cert: &Certificate) -> Result<(), Xades
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// The DER `IssuerSerial` of RFC 5035 (ESS) that XAdES 1.4.1's `IssuerSerialV2` carries in
+/// Base64: `SEQUENCE { issuer GeneralNames, serialNumber CertificateSerialNumber }`, with the
+/// issuer as a `directoryName`.
+fn issuer_serial_v2_der(cert: &Certificate) -> Result<Vec<u8>, der::Error> {
+    use der::Encode as _;
+    use x509_cert::ext::pkix::name::GeneralName;
+    let names = vec![GeneralName::DirectoryName(cert.issuer_name().clone())];
+    let mut body = names.to_der()?;
+    body.extend_from_slice(&cert.serial_number().to_der()?);
+    der::asn1::Any::new(der::Tag::Sequence, body)?.to_der()
+}
+
+/// Checks an `IssuerSerialV2` against the certificate: the serial number (as encoded) and a
+/// `directoryName` equal to its issuer must both be there.
+fn check_issuer_serial_v2(text: &str, cert: &Certificate) -> Result<(), XadesError> {
+    use der::Reader as _;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::serial_number::SerialNumber;
+    let bad = |s: String| XadesError::from(InvalidSignature::SigningCertificate(s));
+    let bytes = decode_b64(text, "IssuerSerialV2")?;
+    let parsed = der::SliceReader::new(&bytes).and_then(|mut r| {
+        let v = r.sequence(|seq| {
+            let names: Vec<GeneralName> = seq.decode()?;
+            let serial: SerialNumber = seq.decode()?;
+            // issuerUID (optional) identifies nothing we check.
+            let rest = seq.remaining_len();
+            seq.drain(rest)?;
+            Ok::<_, der::Error>((names, serial))
+        })?;
+        r.finish()?;
+        Ok(v)
+    });
+    let (names, serial) =
+        parsed.map_err(|e| bad(format!("IssuerSerialV2 is not a DER IssuerSerial: {e}")))?;
+    if serial.as_bytes() != cert.serial_bytes() {
+        return Err(bad(format!(
+            "IssuerSerialV2 serial {} is not the certificate's {}",
+            serial
+                .as_bytes()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>(),
+            cert.serial_hex()
+        )));
+    }
+    let ours = dn::from_name(cert.issuer_name());
+    let issuer_ok = names.iter().any(|g| match g {
+        GeneralName::DirectoryName(n) => dn::same(&dn::from_name(n), &ours),
+        _ => false,
+    });
+    if !issuer_ok {
+        return Err(bad(format!(
+            "IssuerSerialV2 does not name the certificate's issuer {:?}",
+            cert.issuer()
+        )));
     }
     Ok(())
 }
@@ -1140,6 +1236,40 @@ mod dn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture_cert(name: &str) -> Certificate {
+        let p = format!("{}/../../fixtures/xades/{name}", env!("CARGO_MANIFEST_DIR"));
+        Certificate::from_pem(&std::fs::read(p).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn issuer_serial_v2_identifies_exactly_its_certificate() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let a = fixture_cert("xmlsec1cli-ec-personal.cert.pem");
+        let b = fixture_cert("xmlsec1cli-rsa-seal.cert.pem");
+        let v2 = b64.encode(issuer_serial_v2_der(&a).unwrap());
+        check_issuer_serial_v2(&v2, &a).unwrap();
+        let e = check_issuer_serial_v2(&v2, &b).unwrap_err().to_string();
+        assert!(e.contains("IssuerSerialV2 serial"), "{e}");
+        // Same serial, another issuer.
+        let der = issuer_serial_v2_der(&a).unwrap();
+        let mut other = der.clone();
+        let at = other.windows(6).position(|w| w == b"TINPL-").unwrap() + 6;
+        other[at] = if other[at] == b'5' { b'6' } else { b'5' };
+        let e = check_issuer_serial_v2(&b64.encode(&other), &a)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("issuer"), "{e}");
+        // Truncated, trailing garbage, not Base64.
+        for bad in [
+            &der[..der.len() - 1],
+            &[der.as_slice(), b"\x00"].concat()[..],
+        ] {
+            assert!(check_issuer_serial_v2(&b64.encode(bad), &a).is_err());
+        }
+        assert!(check_issuer_serial_v2("!!", &a).is_err());
+    }
 
     #[test]
     fn dn_parsing_styles() {

@@ -344,6 +344,59 @@ fn xmlsec1_accepts_our_signatures_and_rejects_tampered_ones() {
     }
 }
 
+#[test]
+fn signing_certificate_v2_round_trip_matches_other_signers_and_xmlsec1() {
+    let xmlsec1 = Command::new("xmlsec1").arg("--version").output().is_ok();
+    assert!(
+        xmlsec1 || !oracles_required(),
+        "xmlsec1 missing but KSEF_REQUIRE_ORACLES=1"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let opts = fixed().with_signing_certificate_v2();
+    for base in [
+        "xmlsec1cli-rsa-seal",
+        "xmlsec1cli-ec-seal",
+        "xmlsec1cli-ec-personal",
+    ] {
+        let s = signer(base);
+        let signed = xades::sign_with(&read(INPUTS[0]), &s, &opts).unwrap();
+        let text = String::from_utf8(signed.clone()).unwrap();
+        assert!(
+            text.contains("<xades:SigningCertificateV2><xades:Cert>"),
+            "{base}"
+        );
+        assert!(!text.contains("<xades:IssuerSerial>"), "{base}");
+        let v = xades::verify(&signed).unwrap();
+        assert_eq!(v.certificate().der(), s.certificate_der());
+        // The IssuerSerialV2 is byte-for-byte what the fixture's own signer wrote for the same
+        // certificate (the fixtures made with the xmlsec1 CLI carry one).
+        let ours = between(&text, "<xades:IssuerSerialV2>", "</xades:IssuerSerialV2>");
+        let fixture = String::from_utf8(read(&format!("{base}.xml"))).unwrap();
+        let theirs = between(
+            &fixture,
+            "<xades:IssuerSerialV2>",
+            "</xades:IssuerSerialV2>",
+        );
+        assert_eq!(ours, theirs.trim(), "{base}");
+        if xmlsec1 {
+            let f = dir.path().join(format!("{base}-v2.xml"));
+            std::fs::write(&f, &signed).unwrap();
+            let cert = fixtures().join(format!("{base}.cert.pem"));
+            assert!(
+                xmlsec1_verify(&cert, &f),
+                "xmlsec1 rejected {}",
+                f.display()
+            );
+        }
+    }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let a = s.find(start).unwrap_or_else(|| panic!("no {start}")) + start.len();
+    let b = a + s[a..].find(end).unwrap();
+    &s[a..b]
+}
+
 // ---------------------------------------------------------------------------------------------
 // Variants other signers produce, made by editing our output and re-signing SignedInfo.
 
