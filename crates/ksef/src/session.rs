@@ -392,13 +392,36 @@ impl OnlineSession {
     pub async fn close(self) -> Result<ClosedSession> {
         let a = &self.auth;
         let session = &self.reference;
-        a.call(|t| async move {
-            a.client()
-                .transport()
-                .close_online_session(&t, session)
-                .await
-        })
-        .await?;
+        // Closing is not idempotent (a second close is 21180), so the transport never repeats
+        // it. When the outcome is unknown (5xx, timeout, connection lost after sending), the
+        // session's status tells: still open (100) → close again; otherwise it was closed.
+        let attempts = a.client().transport().retry().max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let closed = a
+                .call(|t| async move {
+                    a.client()
+                        .transport()
+                        .close_online_session(&t, session)
+                        .await
+                })
+                .await;
+            match closed {
+                Ok(_) => break,
+                Err(e) if outcome_unknown(&e) => {
+                    tracing::warn!(error = %e, attempt, "close outcome unknown: checking the session status");
+                    let status = a.sessions().status(session).await?;
+                    if status.status.code != 100 {
+                        break;
+                    }
+                    if attempt >= attempts {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         wait_session(&self.auth, &self.reference).await
     }
 }

@@ -165,9 +165,14 @@ async fn online_run_of_1000_invoices_with_faults_accounts_for_each_exactly_once(
     );
     assert!(counters.rate_limited > 0, "{counters:?}");
 
-    // KSeF's side of the books: the session holds exactly one entry per invoice.
-    sim.clear_faults();
+    // Closing while the answer to the close gets lost: the SDK finds the session closed.
+    sim.set_faults(FaultPlan::new(5).rule(
+        FaultRule::operation(OperationId::CloseOnlineSession).status(503, 1.0, Phase::After),
+    ));
     let closed = session.close().await.unwrap();
+    assert_eq!(sim.fault_counters().status_after, 1);
+    sim.clear_faults();
+    // KSeF's side of the books: the session holds exactly one entry per invoice.
     assert_eq!(closed.successful_invoice_count() as usize, accepted.len());
     assert_eq!(closed.failed_invoice_count() as usize, rejected.len());
     let listed: Vec<_> = closed.invoices().try_collect().await.unwrap();
@@ -243,7 +248,17 @@ async fn client_refetches_keys_after_a_rotation_and_retries_once() {
     );
     let sent = second.send_invoice(invoice(NIP, "ROT/1")).await.unwrap();
     sent.wait().await.unwrap();
+    // A close refused before handling (503, once): the session is still open, closed again.
+    sim.set_faults(
+        FaultPlan::new(3).rule(
+            FaultRule::operation(OperationId::CloseOnlineSession)
+                .status(503, 1.0, Phase::Before)
+                .limit(1),
+        ),
+    );
     second.close().await.unwrap();
+    assert_eq!(sim.fault_counters().status_before, 1);
+    sim.clear_faults();
 
     // A session opened before the rotation keeps its AES key and still works.
     let sent = first.send_invoice(invoice(NIP, "ROT/2")).await.unwrap();
