@@ -639,11 +639,6 @@ fn query_metadata(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
 pub(crate) fn download_invoice(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let k = req.param(0);
-    if k.parse::<ksef_model::ids::KsefNumber>().is_err() {
-        return Err(ApiError::validation(format!(
-            "Nieprawidłowy format numeru KSeF '{k}'."
-        )));
-    }
     let mut guard = inner.state();
     let st = &mut *guard;
     let not_found = || {
