@@ -691,3 +691,35 @@ async fn rate_limit_overrides_are_enforced() {
     assert_eq!(statuses, [200, 200, 429]);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_authentication_certificate_for_a_person_logs_in() {
+    let (sim, api) = start().await;
+    // A personal (TINPL) EC certificate enrolls an RSA-2048 Authentication certificate.
+    let person = signer("xmlsec1cli-ec-personal");
+    let (access, _, _) = api.login(&person, NIP).await;
+    let data = api
+        .call(
+            OperationId::CertificateEnrollmentData,
+            &[],
+            Some(&access),
+            Body::None,
+        )
+        .await
+        .json;
+    assert_eq!(data["serialNumber"], format!("TINPL-{NIP}"));
+    assert!(data["givenName"].is_string() && data["surname"].is_string());
+    let rsa = PrivateKey::from_pem(
+        &std::fs::read(format!(
+            "{}/../../fixtures/xades/xmlsec1cli-rsa-seal.key.pem",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    let (_, cert) = issue(&api, &access, &rsa, "Logowanie RSA", "Authentication").await;
+    let st = xades_status(&api, &InMemorySigner::new(rsa, cert).unwrap(), "").await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+    sim.shutdown().await;
+}
