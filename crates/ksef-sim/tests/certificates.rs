@@ -723,3 +723,87 @@ async fn rsa_authentication_certificate_for_a_person_logs_in() {
     assert_eq!(st["status"]["code"], 200, "{st}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrollment_status_retention_and_certificate_expiry_on_a_manual_clock() {
+    let clock = ksef_sim::ManualClock::starting_now();
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let seal = signer("xmlsec1cli-rsa-seal");
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let key = PrivateKey::generate(KeyKind::P256).unwrap();
+    let data = api
+        .call(
+            OperationId::CertificateEnrollmentData,
+            &[],
+            Some(&access),
+            Body::None,
+        )
+        .await
+        .json;
+    let csr = CertificateRequest::new(&dn_from(&data), &key).unwrap();
+    let r = enroll(&api, &access, &csr, "Na dwa lata", "Authentication").await;
+    let reference = r.json["referenceNumber"].as_str().unwrap().to_owned();
+    let st = enrollment_final(&api, &access, &reference).await;
+    let serial = st["certificateSerialNumber"].as_str().unwrap().to_owned();
+    let r = api
+        .call(
+            OperationId::RetrieveCertificates,
+            &[],
+            Some(&access),
+            Body::Json(json!({"certificateSerialNumbers": [serial]})),
+        )
+        .await;
+    let cert =
+        Certificate::from_base64_der(r.json["certificates"][0]["certificate"].as_str().unwrap())
+            .unwrap();
+    let ksef_signer = InMemorySigner::new(key, cert).unwrap();
+
+    // 31 days later the enrollment status is gone (410); the certificate still logs in.
+    clock.advance(time::Duration::days(31));
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let r = api
+        .call(
+            OperationId::CertificateEnrollmentStatus,
+            &[&reference],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 410, "{:?}", r.json);
+    let st = xades_status(&api, &ksef_signer, "").await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+
+    // Two years on it has expired: listed as Expired, refused at login (460).
+    clock.advance(time::Duration::days(731));
+    let r = api
+        .call(
+            OperationId::QueryCertificates,
+            &[],
+            Some(&access),
+            Body::Json(json!({"status": "Expired"})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "the access token expired with the clock");
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let r = api
+        .call(
+            OperationId::QueryCertificates,
+            &[],
+            Some(&access),
+            Body::Json(json!({"status": "Expired"})),
+        )
+        .await;
+    assert_eq!(
+        r.json["certificates"][0]["certificateSerialNumber"],
+        serial.as_str()
+    );
+    let st = xades_status(&api, &ksef_signer, "").await;
+    assert_eq!(st["status"]["code"], 460, "{st}");
+    sim.shutdown().await;
+}
