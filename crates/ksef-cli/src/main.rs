@@ -8,6 +8,7 @@ mod cert_cmd;
 mod demo;
 mod error;
 mod export_cmd;
+mod permission_cmd;
 mod profile;
 mod qr_cmd;
 mod retrieval_cmd;
@@ -93,6 +94,11 @@ enum Command {
     Export(export_cmd::ExportArgs),
     /// Keep a directory in sync with KSeF: incremental and restartable (high-water mark).
     Sync(sync_cmd::SyncArgs),
+    /// Persons' permissions in the logged-in context: grant, list, revoke.
+    Permission {
+        #[command(subcommand)]
+        command: permission_cmd::PermissionCommand,
+    },
     /// Offline QR codes: KOD I (invoice) and KOD II (issuer certificate) as SVG or PNG.
     Qr {
         #[command(subcommand)]
@@ -193,6 +199,7 @@ fn main() -> ExitCode {
                 Command::Token { command } => run_async(token_cmd::run(command, g)),
                 Command::Export(args) => run_async(export_cmd::export(args, g)),
                 Command::Sync(args) => run_async(sync_cmd::sync(args, g)),
+                Command::Permission { command } => run_async(permission_cmd::run(command, g)),
                 Command::Download(args) => run_async(retrieval_cmd::download(args, g)),
                 Command::Query(args) => run_async(retrieval_cmd::query(args, g)),
                 Command::Sim { command } => match command {

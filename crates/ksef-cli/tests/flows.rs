@@ -1225,3 +1225,123 @@ fn sync_is_incremental_and_restartable() {
         .code(3)
         .stderr(predicate::str::contains("another directory"));
 }
+
+#[test]
+fn permission_grant_lets_a_person_log_in_until_revoked() {
+    let env = Env::start();
+    env.login_test_certificate("owner");
+    let dir = tempfile::tempdir().unwrap();
+    let pesel = ksef_model::Pesel::random(&mut rand::rng()).to_string();
+    let (cert, key) = (dir.path().join("jan.pem"), dir.path().join("jan.key"));
+    env.ksef()
+        .args([
+            "cert",
+            "test",
+            "--given-name",
+            "Jan",
+            "--surname",
+            "Kowalski",
+            "--pesel",
+            &pesel,
+        ])
+        .arg("--cert-out")
+        .arg(&cert)
+        .arg("--key-out")
+        .arg(&key)
+        .assert()
+        .success();
+    let login = |expect_ok: bool| {
+        let mut c = env.ksef();
+        c.args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--profile",
+            "jan",
+            "--cert",
+        ])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key);
+        if expect_ok {
+            c.assert().success();
+        } else {
+            // No permissions in the context: KSeF ends the login with 415.
+            c.assert().code(1).stderr(predicate::str::contains("415"));
+        }
+    };
+    login(false);
+
+    env.ksef()
+        .args([
+            "--profile",
+            "owner",
+            "permission",
+            "grant",
+            "--pesel",
+            &pesel,
+        ])
+        .args(["--first-name", "Jan", "--last-name", "Kowalski"])
+        .args([
+            "--permission",
+            "invoice-read",
+            "--permission",
+            "invoice-write",
+        ])
+        .args(["--description", "bookkeeping"])
+        .assert()
+        .success();
+    login(true);
+
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "--profile",
+                "owner",
+                "permission",
+                "list",
+                "--granted",
+            ])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let ids: Vec<String> = v["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["authorizedIdentifier"]["value"] == pesel.as_str())
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "{v}");
+    for id in &ids {
+        env.ksef()
+            .args(["--profile", "owner", "permission", "revoke", id])
+            .assert()
+            .success();
+    }
+    login(false);
+    // A grant without a subject: usage error; a bad PESEL: 3.
+    env.ksef()
+        .args([
+            "--profile",
+            "owner",
+            "permission",
+            "grant",
+            "--pesel",
+            "123",
+        ])
+        .args([
+            "--first-name",
+            "J",
+            "--last-name",
+            "K",
+            "--permission",
+            "invoice-read",
+        ])
+        .args(["--description", "bookkeeping"])
+        .assert()
+        .code(3);
+}
