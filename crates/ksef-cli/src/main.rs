@@ -148,6 +148,12 @@ enum SimCommand {
         /// Do not enforce KSeF's API rate limits (load tests, fast polling).
         #[arg(long)]
         no_rate_limits: bool,
+        /// Serve HTTPS with a self-signed certificate generated at start.
+        #[arg(long)]
+        tls: bool,
+        /// With --tls: write the certificate (PEM) here, for clients to trust.
+        #[arg(long, requires = "tls")]
+        tls_cert_out: Option<std::path::PathBuf>,
     },
 }
 
@@ -208,7 +214,15 @@ fn main() -> ExitCode {
                         seed,
                         public_url,
                         no_rate_limits,
-                    } => run_async(serve(bind, seed, public_url, no_rate_limits)),
+                        tls,
+                        tls_cert_out,
+                    } => run_async(serve(
+                        bind,
+                        seed,
+                        public_url,
+                        no_rate_limits,
+                        tls.then_some(tls_cert_out),
+                    )),
                 },
                 Command::Nip { .. }
                 | Command::KsefNumber { .. }
@@ -270,6 +284,7 @@ async fn serve(
     seed: Option<u64>,
     public_url: Option<String>,
     no_rate_limits: bool,
+    tls: Option<Option<std::path::PathBuf>>,
 ) -> Result<(), CliError> {
     let mut builder = ksef_sim::Simulator::builder()
         .bind(bind)
@@ -280,37 +295,61 @@ async fn serve(
     if let Some(url) = public_url {
         builder = builder.public_url(url);
     }
+    if tls.is_some() {
+        builder = builder.tls();
+    }
+    let stop = Stop::listen()?;
     let sim = builder.start().await.map_err(|e| {
         CliError::failed(format!(
             "cannot start the simulator on {bind}: {e} (is the port in use? try --bind 127.0.0.1:0)"
         ))
     })?;
+    if let (Some(Some(path)), Some(pem)) = (&tls, sim.tls_certificate_pem()) {
+        std::fs::write(path, pem).map_err(|e| CliError::io("write", path, e))?;
+        eprintln!("TLS certificate written to {}", path.display());
+    }
     eprintln!("ksef-sim listening; API base URL: {}", sim.base_url());
     eprintln!("press Ctrl-C to stop");
     println!("{}", sim.base_url());
-    wait_for_stop().await?;
+    stop.wait().await?;
     sim.shutdown().await;
     eprintln!("ksef-sim stopped");
     Ok(())
 }
 
-/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn wait_for_stop() -> Result<(), CliError> {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM; listening starts when this is built, so a signal
+/// that arrives before [`Stop::wait`] is not lost.
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| CliError::failed(format!("cannot wait for SIGTERM: {e}")))?;
-        tokio::select! {
-            r = ctrl_c => r.map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}"))),
-            _ = term.recv() => Ok(()),
+    term: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn listen() -> Result<Self, CliError> {
+        Ok(Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| CliError::failed(format!("cannot wait for SIGTERM: {e}")))?,
+        })
+    }
+
+    async fn wait(mut self) -> Result<(), CliError> {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                r = ctrl_c => r.map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}"))),
+                _ = self.term.recv() => Ok(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            ctrl_c
+                .await
+                .map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}")))
         }
     }
-    #[cfg(not(unix))]
-    ctrl_c
-        .await
-        .map_err(|e| CliError::failed(format!("cannot wait for Ctrl-C: {e}")))
 }
 
 fn nip(command: NipCommand, json: bool) -> ExitCode {

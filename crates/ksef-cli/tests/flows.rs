@@ -1345,3 +1345,40 @@ fn permission_grant_lets_a_person_log_in_until_revoked() {
         .assert()
         .code(3);
 }
+
+#[test]
+fn sim_serve_tls_writes_its_certificate() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("sim.pem");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ksef"))
+        .args([
+            "sim",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--tls",
+            "--tls-cert-out",
+        ])
+        .arg(&pem)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert!(
+        std::fs::read_to_string(&pem)
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    assert!(status.success());
+}
