@@ -29,6 +29,9 @@ pub enum CertCommand {
         #[arg(long, default_value = "ksef-test-key.pem")]
         key_out: PathBuf,
     },
+    /// Request a KSeF certificate for the logged-in subject (after an XAdES login): a new key, a
+    /// CSR with the subject KSeF names, enrollment, wait, retrieve.
+    Enroll(EnrollArgs),
     /// Write a PKCS#10 certificate signing request for a seal or personal subject.
     Csr {
         #[command(flatten)]
@@ -50,6 +53,35 @@ pub enum CertCommand {
         #[arg(long, default_value = "ksef.csr")]
         out: PathBuf,
     },
+}
+
+/// `ksef cert enroll`: what to request.
+#[derive(Args, Debug)]
+pub struct EnrollArgs {
+    /// The certificate's name in KSeF (5–100 characters).
+    #[arg(long)]
+    pub name: String,
+    /// The certificate type.
+    #[arg(long = "type", value_enum, default_value_t = EnrollType::Authentication)]
+    pub kind: EnrollType,
+    /// Certificate output file (PEM).
+    #[arg(long, default_value = "ksef-cert.pem")]
+    pub cert_out: PathBuf,
+    /// Private key output file (PKCS#8 PEM, mode 0600).
+    #[arg(long, default_value = "ksef-cert-key.pem")]
+    pub key_out: PathBuf,
+    /// The key algorithm.
+    #[arg(long, value_enum, default_value_t = Algorithm::P256)]
+    pub algorithm: Algorithm,
+}
+
+/// KSeF certificate types.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EnrollType {
+    /// XAdES login.
+    Authentication,
+    /// KOD II signing for offline invoices.
+    Offline,
 }
 
 /// The subject: a seal (`--nip`, `--name`) or a person (`--given-name`, `--surname`, `--nip`
@@ -83,7 +115,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn kind(self) -> KeyKind {
+    pub(crate) fn kind(self) -> KeyKind {
         match self {
             Algorithm::P256 => KeyKind::P256,
             Algorithm::Rsa2048 => KeyKind::Rsa2048,
@@ -137,6 +169,7 @@ fn write_key(path: &std::path::Path, key: &PrivateKey) -> Result<(), CliError> {
 /// Runs `ksef cert …`.
 pub fn run(command: CertCommand, g: &Global) -> Result<(), CliError> {
     match command {
+        CertCommand::Enroll(_) => Err(CliError::failed("cert enroll runs asynchronously")),
         CertCommand::Test {
             subject,
             algorithm,

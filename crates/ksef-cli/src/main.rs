@@ -6,6 +6,7 @@ mod auth_cmd;
 mod batch_cmd;
 mod cert_cmd;
 mod demo;
+mod enroll_cmd;
 mod error;
 mod export_cmd;
 mod permission_cmd;
@@ -191,6 +192,12 @@ fn main() -> ExitCode {
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ksef", &mut std::io::stdout());
             ExitCode::SUCCESS
+        }
+        Command::Cert {
+            command: cert_cmd::CertCommand::Enroll(args),
+        } => {
+            init_logging(g.verbose);
+            run_async(enroll_cmd::enroll(args, g))
         }
         Command::Cert { command } => report(cert_cmd::run(command, &g)),
         Command::Qr { command } => report(qr_cmd::run(command, &g)),

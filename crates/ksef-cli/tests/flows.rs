@@ -1382,3 +1382,62 @@ fn sim_serve_tls_writes_its_certificate() {
     );
     assert!(status.success());
 }
+
+#[test]
+fn cert_enroll_issues_a_ksef_certificate_that_logs_in() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("ksef.pem"), dir.path().join("ksef.key"));
+    let v = json(
+        env.ksef()
+            .args([
+                "--json",
+                "cert",
+                "enroll",
+                "--name",
+                "CLI test seal",
+                "--cert-out",
+            ])
+            .arg(&cert)
+            .arg("--key-out")
+            .arg(&key)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert!(
+        v["subject"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("VATPL-{}", env.nip)),
+        "{v}"
+    );
+    env.ksef()
+        .args([
+            "auth",
+            "login",
+            "--nip",
+            &env.nip,
+            "--profile",
+            "ksef-cert",
+            "--cert",
+        ])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .assert()
+        .success();
+    // A too-short name: KSeF refuses it, exit 1, one line.
+    let out = env
+        .ksef()
+        .args(["cert", "enroll", "--name", "x", "--cert-out"])
+        .arg(dir.path().join("x.pem"))
+        .arg("--key-out")
+        .arg(dir.path().join("x.key"))
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
