@@ -842,6 +842,17 @@ impl FromStr for PeppolId {
 
 const CRC8: crc::Crc<u8> = crc::Crc::<u8>::new(&crc::CRC_8_SMBUS);
 
+/// KSeF's CRC-8 (polynomial 0x07, init 0, no reflection) over `data`, as the checksum of KSeF
+/// numbers and collective identifiers (`…-IZRRRRMM-…`) is computed: two uppercase hex digits are
+/// `format!("{:02X}", crc8(data))`.
+///
+/// ```
+/// assert_eq!(ksef_model::ids::crc8(b"1111111111-IZ202607-65ED02180000"), 0xE7);
+/// ```
+pub fn crc8(data: &[u8]) -> u8 {
+    CRC8.checksum(data)
+}
+
 /// KSeF invoice number `NNNNNNNNNN-YYYYMMDD-XXXXXXXXXXXX-CC` (35 characters): seller NIP,
 /// acceptance date, 12 uppercase hex digits of technical part, and a CRC-8 (polynomial 0x07,
 /// init 0) over the ASCII bytes of the first 32 characters as two uppercase hex digits.

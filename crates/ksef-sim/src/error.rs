@@ -63,6 +63,8 @@ pub(crate) fn describe(code: i32) -> &'static str {
         25010 => "Nieprawidłowy typ lub długość klucza.",
         25011 => "Nieprawidłowy algorytm podpisu CSR.",
         30001 => "Podmiot lub uprawnienie już istnieje.",
+        71001 => "Faktura nie może zostac przypisana do Identyfikatora Zbiorczego.",
+        71002 => "Faktura jest już przypisana do maksymalnej liczby Identyfikatorów Zbiorczych.",
         _ => "Nieznany błąd.",
     }
 }

@@ -245,7 +245,7 @@ fn visible_as(meta: &InvoiceMeta, subject: &InvoiceQuerySubjectType, ctx: &Ident
     }
 }
 
-fn visible_to(meta: &InvoiceMeta, ctx: &Ident) -> bool {
+pub(crate) fn visible_to(meta: &InvoiceMeta, ctx: &Ident) -> bool {
     InvoiceQuerySubjectType::KNOWN
         .iter()
         .any(|s| visible_as(meta, s, ctx))
@@ -631,6 +631,32 @@ fn query_metadata(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
         out["permanentStorageHwmDate"] = json!(rfc3339(range.to.min(mark)));
     }
     Ok(json_ok(StatusCode::OK, &out))
+}
+
+/// The metadata of an accepted invoice stored permanently by `now` (read and cached on first
+/// use); `None` for an unknown, rejected or not yet stored invoice.
+pub(crate) fn stored_meta(
+    st: &mut State,
+    ksef: &str,
+    now: OffsetDateTime,
+) -> Option<Arc<InvoiceMeta>> {
+    let (sref, ordinal) = st.by_ksef_number.get(ksef)?.clone();
+    let session = st.sessions.get(&sref)?;
+    let inv = (ordinal as usize)
+        .checked_sub(1)
+        .and_then(|i| session.invoices.get(i))?;
+    if inv.status.code != 200 || inv.permanent_storage.is_none_or(|t| t > now) {
+        return None;
+    }
+    if let Some(m) = st.retrieval.meta.get(ksef) {
+        return Some(m.clone());
+    }
+    let m = Arc::new(crate::invoice_xml::metadata(
+        inv.xml.as_ref()?,
+        &session.form,
+    )?);
+    st.retrieval.meta.insert(ksef.to_owned(), m.clone());
+    Some(m)
 }
 
 // ---------------------------------------------------------------------------------------------

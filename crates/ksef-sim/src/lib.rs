@@ -4,6 +4,7 @@ mod auth;
 mod batch;
 mod certificates;
 mod clock;
+mod collective;
 mod error;
 pub mod faults;
 mod ids;

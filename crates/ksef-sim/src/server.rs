@@ -108,6 +108,11 @@ pub const IMPLEMENTED_OPERATIONS: &[OperationId] = &[
     OperationId::TestdataResetSessionLimits,
     OperationId::TestdataSetRateLimits,
     OperationId::TestdataResetRateLimits,
+    // Collective identifiers (collective.rs):
+    OperationId::CreateCollectiveIdentifier,
+    OperationId::QueryCollectiveIdentifiers,
+    OperationId::CollectiveIdentifierInvoices,
+    OperationId::CollectiveIdentifiersByKsefNumber,
     OperationId::TestdataSetProductionRateLimits,
     OperationId::QueryPeppolProviders,
 ];
@@ -738,6 +743,7 @@ async fn handle(
             .or_else(|| crate::invoices::handle(inner, &req))
             .or_else(|| crate::permissions::handle(inner, &req))
             .or_else(|| crate::certificates::handle(inner, &req))
+            .or_else(|| crate::collective::handle(inner, &req))
             .unwrap_or(Err(ApiError::NotImplemented(op.name))),
     }
 }

@@ -239,6 +239,8 @@ pub(crate) struct State {
     pub retrieval: crate::invoices::RetrievalState,
     /// Permission operations and entity roles (permissions.rs).
     pub perm: crate::permissions::PermState,
+    /// Collective identifiers (collective.rs).
+    pub collective: crate::collective::CollectiveState,
 }
 
 impl State {
@@ -260,6 +262,7 @@ impl State {
             certs: Default::default(),
             retrieval: Default::default(),
             perm: Default::default(),
+            collective: Default::default(),
         }
     }
 
