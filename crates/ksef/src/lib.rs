@@ -5,6 +5,7 @@ pub mod batch;
 mod batch_session;
 pub mod certificates;
 mod client;
+pub mod collective;
 mod error;
 mod fa_batch;
 pub mod invoices;
@@ -20,6 +21,7 @@ pub use auth::{Auth, AuthenticatedClient, SavedAuth, TestIdentity, XadesOptions,
 pub use batch_session::{BatchInvoiceResult, BatchOutcome, BatchSendOptions, UploadProgress};
 pub use certificates::{Certificates, EnrollmentRequest, KsefCertificate};
 pub use client::{KsefClient, KsefClientBuilder, PollOptions};
+pub use collective::{CollectiveIdentifier, CollectiveIdentifiers};
 pub use error::{Error, ExceptionCode, Result, StatusFailure};
 pub use fa_batch::{FaBatch, fa_file_name};
 pub use invoices::{DownloadedInvoice, ExportOptions, ExportPackage, ExportedInvoice, Invoices};
