@@ -152,15 +152,37 @@ async fn create_and_find_by_every_route() {
         assert_eq!(ids[0].collective_identifier_number, s);
     }
 
-    // More identifiers: the streams return them all.
-    for _ in 0..12 {
+    // More identifiers than one page (200): the query stream follows the continuation token.
+    // An invoice may be in at most 132 identifiers of a context: 131 more on the first, then
+    // 80 on the second (212 in all).
+    for _ in 0..131 {
         ci.create(&[item(&sent[0], None)]).await.unwrap();
     }
+    let err = ci.create(&[item(&sent[0], None)]).await.unwrap_err();
+    assert_eq!(
+        err.ksef_code(),
+        Some(ksef::ExceptionCode::CollectiveAssignmentLimit),
+        "{err:?}"
+    );
+    for _ in 0..80 {
+        ci.create(&[item(&sent[1], None)]).await.unwrap();
+    }
     let all: Vec<_> = ci.query(filter.clone()).try_collect().await.unwrap();
-    assert_eq!(all.len(), 13);
+    assert_eq!(all.len(), 212);
+    let distinct: std::collections::BTreeSet<&str> = all
+        .iter()
+        .map(|c| c.collective_identifier_number.as_str())
+        .collect();
+    assert_eq!(distinct.len(), 212);
+    assert!(
+        all.windows(2)
+            .all(|w| w[0].date_created.as_offset_date_time()
+                >= w[1].date_created.as_offset_date_time()),
+        "newest first"
+    );
     let k0: KsefNumber = sent[0].parse().unwrap();
     let of_first: Vec<_> = ci.by_ksef_number(&k0).try_collect().await.unwrap();
-    assert_eq!(of_first.len(), 13);
+    assert_eq!(of_first.len(), 132);
 
     // Refused locally, and by KSeF.
     let err = ci.create(&[]).await.unwrap_err();
