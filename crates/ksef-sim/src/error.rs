@@ -90,7 +90,6 @@ pub(crate) enum ApiError {
         security: Value,
     },
     /// 410 (always problem+json).
-    #[allow(dead_code)] // retention is a later slice; the renderer is ready for it
     Gone(String),
     /// 404 for paths that are not part of the API.
     NotFound,

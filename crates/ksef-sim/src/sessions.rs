@@ -730,27 +730,6 @@ pub(crate) fn session_upo(inner: &Inner, req: &Req) -> Result<Response, ApiError
         .ok_or_else(no_upo)
 }
 
-#[allow(dead_code)] // superseded by invoices::download_invoice (visibility, 21165); remove
-pub(crate) fn download_invoice(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
-    let caller = req.caller()?;
-    let k = req.param(0);
-    let st = inner.state();
-    let not_found = || ApiError::bad(21164, [format!("Faktura o numerze KSeF {k} nie istnieje.")]);
-    let (sref, ordinal) = st.by_ksef_number.get(k).cloned().ok_or_else(not_found)?;
-    let inv = st
-        .sessions
-        .get(&sref)
-        .and_then(|s| s.invoices.get(ordinal as usize - 1))
-        .ok_or_else(not_found)?;
-    // Visible to the seller's context (buyer and third-party visibility come with the metadata
-    // query slice).
-    let seller_ctx = ("Nip".to_owned(), inv.seller_nip.clone().unwrap_or_default());
-    if caller.context != seller_ctx {
-        return Err(not_found());
-    }
-    inv.xml.clone().map(xml_ok).ok_or_else(not_found)
-}
-
 /// `GET /storage/upo/{token}`: presigned UPO download (no bearer, not rate-limited). An unknown
 /// or expired token answers 403 like blob storage does.
 pub(crate) fn presigned_download(
