@@ -1210,6 +1210,7 @@ fn sync_is_incremental_and_restartable() {
 
     // Restart from scratch after losing the state: everything again, nothing duplicated.
     std::fs::remove_file(synced.join(".ksef-sync.json")).unwrap();
+    std::fs::remove_dir_all(synced.join(".ksef-sync")).unwrap();
     let v = run();
     assert_eq!(v["subjects"][0]["newInvoices"], 0, "{v}");
     assert_eq!(on_disk(), sent);
@@ -1224,6 +1225,55 @@ fn sync_is_incremental_and_restartable() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("another directory"));
+}
+
+#[test]
+fn sync_from_a_position_older_than_three_months_completes() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let file = env.invoice(dir.path(), "OLD-1");
+    let v = json(
+        env.ksef()
+            .args(["--json", "send"])
+            .arg(&file)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let ksef_number = v["invoices"][0]["ksefNumber"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A saved position 200 days back, written by hand in the SDK checkpoint layout: one query
+    // window may span at most 3 months, so the sync must cut it into several.
+    let synced = dir.path().join("mirror");
+    std::fs::create_dir_all(synced.join(".ksef-sync")).unwrap();
+    let old = time::OffsetDateTime::now_utc() - time::Duration::days(200);
+    let old = old
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    std::fs::write(
+        synced.join(".ksef-sync/seller.json"),
+        format!(r#"{{"from":"{old}","handledAtFrom":[]}}"#),
+    )
+    .unwrap();
+    let v = json(
+        env.ksef()
+            .args(["--json", "sync", "--subject", "seller"])
+            .arg(&synced)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["subjects"][0]["newInvoices"], 1, "{v}");
+    assert!(synced.join(format!("seller/{ksef_number}.xml")).exists());
+    // The position moved to this month.
+    let next = v["subjects"][0]["nextFrom"].as_str().unwrap();
+    let next =
+        time::OffsetDateTime::parse(next, &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(
+        time::OffsetDateTime::now_utc() - next < time::Duration::days(1),
+        "{v}"
+    );
 }
 
 #[test]
