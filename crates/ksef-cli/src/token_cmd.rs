@@ -2,12 +2,13 @@
 //! SDK's authenticated transport.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use clap::{Subcommand, ValueEnum};
+use futures_util::TryStreamExt;
 use ksef::model::ReferenceNumber;
-use ksef::model::api::{GenerateTokenRequest, TokenPermissionType};
+use ksef::model::api::TokenPermissionType;
 use ksef::model::operations::ListTokensQuery;
+use ksef::secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::Global;
@@ -111,63 +112,50 @@ pub async fn run(command: TokenCommand, g: Global) -> Result<(), CliError> {
                     "--description must have 5 to 256 characters, not {len}"
                 )));
             }
-            let body = GenerateTokenRequest {
-                description,
-                permissions: permissions.iter().map(|p| p.api()).collect(),
-            };
+            let permissions: Vec<TokenPermissionType> =
+                permissions.iter().map(|p| p.api()).collect();
             with_login(&g, async |li| {
-                let a = &li.auth;
-                let t = a.client().transport();
-                let b = &body;
-                let generated = a
-                    .call(|tok| async move { t.generate_token(&tok, b).await })
+                let tokens = li.auth.tokens();
+                let generated = tokens
+                    .generate(&description, &permissions)
                     .await
-                    .map_err(sdk("generating the token"))?
-                    .into_value();
+                    .map_err(sdk("generating the token"))?;
                 let reference = generated.reference_number;
+                let secret = generated.token.expose_secret();
                 // Save the secret before anything else can fail: KSeF shows it only once.
                 if let Some(path) = &out {
-                    crate::profile::write_private(path, generated.token.as_bytes())?;
+                    crate::profile::write_private(path, secret.as_bytes())?;
                 }
                 let mut status = "Pending".to_owned();
                 if !no_wait {
-                    let started = Instant::now();
-                    let mut delay = Duration::from_millis(200);
-                    loop {
-                        let r = &reference;
-                        let s = a
-                            .call(|tok| async move { t.token_status(&tok, r).await })
-                            .await
-                            .map_err(sdk("checking the token status"))?
-                            .into_value();
-                        status = to_json(&s.status)?.as_str().unwrap_or("").to_owned();
-                        if status != "Pending" {
-                            break;
+                    match tokens.wait_active(&reference).await {
+                        Ok(s) => status = to_json(&s.status)?.as_str().unwrap_or("").to_owned(),
+                        // Reported below, after the output, with the status it ended in.
+                        Err(ksef::Error::TokenNotActive { status: ended, .. }) => {
+                            status = ended.split(':').next().unwrap_or("Failed").to_owned();
                         }
-                        if started.elapsed() > Duration::from_secs(120) {
+                        Err(e) => {
                             return Err(CliError::failed(format!(
-                                "token {reference} is still Pending after 2 minutes; check it later with `ksef token status {reference}`"
+                                "token {reference}: {e}; check it later with `ksef token status {reference}`"
                             )));
                         }
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
                     }
                 }
                 if json_out {
                     let mut v = json!({"referenceNumber": reference.to_string(), "status": status});
                     match &out {
                         Some(p) => v["file"] = json!(p.display().to_string()),
-                        None => v["token"] = json!(generated.token),
+                        None => v["token"] = json!(secret),
                     }
                     println!("{v}");
                 } else {
                     match &out {
                         Some(p) => println!("token {reference} ({status}) written to {}", p.display()),
-                        None => println!("{}", generated.token),
+                        None => println!("{secret}"),
                     }
                     eprintln!("token {reference}: {status}; KSeF shows it only once — store it now");
                 }
-                if status == "Failed" {
+                if status != "Active" && status != "Pending" {
                     return Err(CliError::failed(format!(
                         "token {reference} failed to activate: generate a new one"
                     )));
@@ -200,8 +188,6 @@ pub async fn run(command: TokenCommand, g: Global) -> Result<(), CliError> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             with_login(&g, async |li| {
-                let a = &li.auth;
-                let t = a.client().transport();
                 let q = ListTokensQuery {
                     status: statuses,
                     description,
@@ -209,21 +195,13 @@ pub async fn run(command: TokenCommand, g: Global) -> Result<(), CliError> {
                     author_identifier_type: None,
                     page_size: Some(100),
                 };
-                let mut items = Vec::new();
-                let mut continuation: Option<String> = None;
-                loop {
-                    let (qr, c) = (&q, continuation.as_deref());
-                    let page = a
-                        .call(|tok| async move { t.list_tokens(&tok, qr, c).await })
-                        .await
-                        .map_err(sdk("listing tokens"))?
-                        .into_value();
-                    items.extend(page.tokens);
-                    match page.continuation_token.filter(|c| !c.is_empty()) {
-                        Some(c) => continuation = Some(c),
-                        None => break,
-                    }
-                }
+                let items: Vec<_> = li
+                    .auth
+                    .tokens()
+                    .list(q)
+                    .try_collect()
+                    .await
+                    .map_err(sdk("listing tokens"))?;
                 if json_out {
                     println!("{}", json!({ "tokens": to_json(&items)? }));
                 } else {
@@ -243,14 +221,12 @@ pub async fn run(command: TokenCommand, g: Global) -> Result<(), CliError> {
         TokenCommand::Status { reference } => {
             let r = parse_ref(&reference)?;
             with_login(&g, async |li| {
-                let a = &li.auth;
-                let t = a.client().transport();
-                let rr = &r;
-                let s = a
-                    .call(|tok| async move { t.token_status(&tok, rr).await })
+                let s = li
+                    .auth
+                    .tokens()
+                    .status(&r)
                     .await
-                    .map_err(sdk("checking the token status"))?
-                    .into_value();
+                    .map_err(sdk("checking the token status"))?;
                 if json_out {
                     println!("{}", to_json(&s)?);
                 } else {
@@ -268,10 +244,9 @@ pub async fn run(command: TokenCommand, g: Global) -> Result<(), CliError> {
         TokenCommand::Revoke { reference } => {
             let r = parse_ref(&reference)?;
             with_login(&g, async |li| {
-                let a = &li.auth;
-                let t = a.client().transport();
-                let rr = &r;
-                a.call(|tok| async move { t.revoke_token(&tok, rr).await })
+                li.auth
+                    .tokens()
+                    .revoke(&r)
                     .await
                     .map_err(sdk("revoking the token"))?;
                 if json_out {
