@@ -1,12 +1,14 @@
 //! `ksef download` and `ksef query`: invoices from KSeF by KSeF number, and metadata queries with
 //! the filters as flags.
 //!
-//! Both go through the SDK's authenticated transport (`AuthenticatedClient::call`), one typed
-//! call per operation.
+//! Both run on the SDK's `auth.invoices()`: downloads checked against KSeF's hash, and the
+//! metadata stream (`--all`) that moves past KSeF's 10 000-row truncation.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use futures_util::TryStreamExt;
+use ksef::invoices::QueryOptions;
 use ksef::model::KsefNumber;
 use ksef::model::api::{InvoiceQueryFilters, SortOrder};
 use ksef::model::operations::QueryInvoiceMetadataQuery;
@@ -148,24 +150,23 @@ pub async fn download(args: DownloadArgs, g: Global) -> Result<(), CliError> {
     }
     let json = g.json;
     with_login(&g, async |li| {
-        let a = &li.auth;
-        let t = a.client().transport();
+        let invoices = li.auth.invoices();
         let mut written = Vec::new();
         for n in &numbers {
-            let doc = a
-                .call(|tok| async move { t.download_invoice(&tok, n).await })
+            // The SDK checks the hash and waits while KSeF answers "not downloadable yet".
+            let doc = invoices
+                .download(n)
                 .await
-                .map_err(|e| CliError::sdk(&format!("downloading {n}"), e))?
-                .into_value();
+                .map_err(|e| CliError::sdk(&format!("downloading {n}"), e))?;
             if to_stdout {
                 use std::io::Write as _;
                 std::io::stdout()
-                    .write_all(&doc.bytes)
+                    .write_all(&doc.xml)
                     .map_err(|e| CliError::failed(format!("cannot write to stdout: {e}")))?;
                 return Ok(());
             }
             let path = dir.join(format!("{n}.xml"));
-            write_file(&path, &doc.bytes)?;
+            write_file(&path, &doc.xml)?;
             written.push(path);
         }
         if json {
@@ -269,67 +270,65 @@ pub(crate) fn filters(a: &FilterArgs) -> Result<InvoiceQueryFilters, CliError> {
 
 /// `ksef query`.
 pub async fn query(args: QueryArgs, g: Global) -> Result<(), CliError> {
-    let mut filters = filters(&args.filter)?;
+    let filters = filters(&args.filter)?;
     let json_out = g.json;
     with_login(&g, async |li| {
-        let a = &li.auth;
-        let t = a.client().transport();
-        let mut rows: Vec<Value> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut offset = 0u32;
-        let (has_more, truncated, hwm) = loop {
-            let q = QueryInvoiceMetadataQuery {
-                page_offset: Some(offset),
-                page_size: Some(args.page_size),
-                sort_order: Some(match args.order {
-                    Order::Asc => SortOrder::Asc,
-                    Order::Desc => SortOrder::Desc,
-                }),
+        let invoices = li.auth.invoices();
+        let sort_order = match args.order {
+            Order::Asc => SortOrder::Asc,
+            Order::Desc => SortOrder::Desc,
+        };
+        let (rows, has_more, truncated, hwm): (Vec<Value>, bool, bool, Option<Value>) = if args.all
+        {
+            // KSeF's HWM as of the start (the stream yields rows only): one small page first.
+            let first = QueryInvoiceMetadataQuery {
+                page_offset: Some(0),
+                page_size: Some(10),
+                sort_order: Some(sort_order.clone()),
             };
-            let (qr, fr) = (&q, &filters);
-            let page = a
-                .call(|tok| async move { t.query_invoice_metadata(&tok, qr, fr).await })
+            let hwm = invoices
+                .query_page(&filters, &first)
                 .await
                 .map_err(sdk("querying invoice metadata"))?
-                .into_value();
+                .permanent_storage_hwm_date
+                .map(|d| Value::String(d.to_string()));
+            // The SDK's stream pages on, moves the window past a truncation at 10 000 rows
+            // and returns each invoice once.
+            let all: Vec<_> = invoices
+                .query_with(
+                    filters.clone(),
+                    QueryOptions {
+                        page_size: args.page_size,
+                        sort_order,
+                    },
+                )
+                .try_collect()
+                .await
+                .map_err(sdk("querying invoice metadata"))?;
+            let rows = all
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CliError::failed(format!("cannot read the rows: {e}")))?;
+            (rows, false, false, hwm)
+        } else {
+            let q = QueryInvoiceMetadataQuery {
+                page_offset: Some(0),
+                page_size: Some(args.page_size),
+                sort_order: Some(sort_order),
+            };
+            let page = invoices
+                .query_page(&filters, &q)
+                .await
+                .map_err(sdk("querying invoice metadata"))?;
             let page = serde_json::to_value(&page)
                 .map_err(|e| CliError::failed(format!("cannot read the page: {e}")))?;
-            let invoices = page["invoices"].as_array().cloned().unwrap_or_default();
-            let has_more = page["hasMore"].as_bool().unwrap_or(false);
-            let truncated = page["isTruncated"].as_bool().unwrap_or(false);
-            let hwm = page.get("permanentStorageHwmDate").cloned();
-            let last_date = invoices.last().and_then(|i| {
-                let key = match args.filter.date_type {
-                    DateType::Issue => "issueDate",
-                    DateType::Invoicing => "invoicingDate",
-                    DateType::Storage => "permanentStorageDate",
-                };
-                i[key].as_str().map(str::to_owned)
-            });
-            for inv in invoices {
-                // Moving the window past a truncation repeats the boundary rows: keep each once.
-                let k = inv["ksefNumber"].as_str().unwrap_or_default().to_owned();
-                if seen.insert(k) {
-                    rows.push(inv);
-                }
-            }
-            if !args.all || !has_more {
-                break (has_more, truncated, hwm);
-            }
-            if truncated {
-                // ≤ 10 000 rows per filter set: move the window to the last row's date.
-                let Some(from) = last_date else {
-                    break (has_more, truncated, hwm);
-                };
-                let mut f = serde_json::to_value(&filters)
-                    .map_err(|e| CliError::failed(format!("filters: {e}")))?;
-                f["dateRange"]["from"] = Value::String(from);
-                filters = serde_json::from_value(f)
-                    .map_err(|e| CliError::failed(format!("filters: {e}")))?;
-                offset = 0;
-            } else {
-                offset += 1;
-            }
+            (
+                page["invoices"].as_array().cloned().unwrap_or_default(),
+                page["hasMore"].as_bool().unwrap_or(false),
+                page["isTruncated"].as_bool().unwrap_or(false),
+                page.get("permanentStorageHwmDate").cloned(),
+            )
         };
         if json_out {
             let mut out = json!({
