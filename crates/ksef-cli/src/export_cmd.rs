@@ -1,14 +1,13 @@
-//! `ksef export`: an asynchronous export package — start with a key of our own, wait, download
-//! every part (hash-checked), decrypt, join in order and unpack `{ksefNumber}.xml` files and
+//! `ksef export`: an asynchronous export package on the SDK's `auth.invoices()` — start with a
+//! key of our own, wait, download every part (hash-checked), decrypt, join in order and unpack `{ksefNumber}.xml` files and
 //! `_metadata.json` into a directory.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
-use ksef::crypto::encryption::SessionKey;
-use ksef::crypto::public_key::KeyUsage;
-use ksef::model::api::{InvoiceExportRequest, InvoiceExportStatusResponse};
+use ksef::ExportOptions;
+use ksef::model::api::InvoiceQueryFilters;
 use serde_json::json;
 
 use crate::Global;
@@ -59,105 +58,46 @@ fn date_json<T: serde::Serialize>(d: Option<&T>) -> Option<String> {
         .and_then(|v| v.as_str().map(str::to_owned))
 }
 
-/// Starts an export of `filters_json`, waits up to `timeout`, downloads and decrypts it.
+/// Starts an export of `filters` on the SDK (`auth.invoices().start_export`), waits up to
+/// `timeout`, downloads, hash-checks and decrypts every part into one archive.
 pub async fn export_package(
     a: &ksef::AuthenticatedClient,
-    filters_json: serde_json::Value,
+    filters: InvoiceQueryFilters,
     only_metadata: bool,
     timeout: Duration,
 ) -> Result<Exported, CliError> {
-    let client = a.client();
-    let t = client.transport();
-    let key = SessionKey::generate().map_err(|e| CliError::failed(format!("key: {e}")))?;
-    let mf = client
-        .public_key(&KeyUsage::SymmetricKeyEncryption)
-        .await
-        .map_err(sdk("fetching the MF public key"))?;
-    let info = key
-        .encryption_info(mf.public_key(), Some(mf.public_key_id()))
-        .map_err(|e| CliError::failed(format!("wrapping the export key: {e}")))?;
-    let body: InvoiceExportRequest = serde_json::from_value(json!({
-        "encryption": {
-            "encryptedSymmetricKey": info.encrypted_symmetric_key,
-            "initializationVector": info.initialization_vector,
-            "publicKeyId": info.public_key_id,
-        },
-        "filters": filters_json,
-        "onlyMetadata": only_metadata,
-        "compressionType": "Zip",
-    }))
-    .map_err(|e| CliError::failed(format!("export request: {e}")))?;
-    let b = &body;
+    let options = ExportOptions {
+        only_metadata,
+        tar_gz: false,
+    };
     let started = a
-        .call(|tok| async move { t.start_invoice_export(&tok, b).await })
+        .invoices()
+        .start_export(filters, options)
         .await
-        .map_err(sdk("starting the export"))?
-        .into_value();
-    let reference = started.reference_number;
-
-    let since = Instant::now();
-    let mut delay = Duration::from_millis(250);
-    let status: InvoiceExportStatusResponse = loop {
-        let r = &reference;
-        let s = a
-            .call(|tok| async move { t.invoice_export_status(&tok, r).await })
-            .await
-            .map_err(sdk("checking the export status"))?
-            .into_value();
-        if s.status.code != 100 {
-            break s;
-        }
-        if since.elapsed() > timeout {
-            return Err(CliError::failed(format!(
+        .map_err(sdk("starting the export"))?;
+    let reference = started.reference_number().to_string();
+    let package = tokio::time::timeout(timeout, started.wait())
+        .await
+        .map_err(|_| {
+            CliError::failed(format!(
                 "export {reference} is not ready after {} s; run again later or raise --timeout",
                 timeout.as_secs()
-            )));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
-    };
-    if status.status.code != 200 {
-        let details = status.status.details.clone().unwrap_or_default().join("; ");
-        return Err(CliError::failed(format!(
-            "export {reference} ended with status {} ({}){}",
-            status.status.code,
-            status.status.description,
-            if details.is_empty() {
-                String::new()
-            } else {
-                format!(": {details}")
-            }
-        )));
-    }
-    let package = status
-        .package
-        .as_ref()
-        .ok_or_else(|| CliError::failed(format!("export {reference} has no package")))?;
-    let mut parts = package.parts.clone();
-    parts.sort_by_key(|p| p.ordinal_number);
+            ))
+        })?
+        .map_err(sdk("waiting for the export"))?;
     let mut archive = Vec::new();
-    for part in &parts {
-        let mut encrypted = Vec::with_capacity(part.encrypted_part_size as usize);
-        t.download_export_part(part, &mut encrypted)
-            .await
-            .map_err(|e| {
-                CliError::sdk(
-                    &format!("downloading part {}", part.ordinal_number),
-                    e.into(),
-                )
-            })?;
-        let plain = key.decrypt(&encrypted).map_err(|e| {
-            CliError::failed(format!("decrypting part {}: {e}", part.ordinal_number))
-        })?;
-        archive.extend_from_slice(&plain);
-    }
+    package
+        .download_archive(&mut archive)
+        .await
+        .map_err(sdk("downloading the export package"))?;
+    let info = package.info();
     Ok(Exported {
-        reference: reference.to_string(),
-        invoice_count: package.invoice_count,
-        parts: parts.len(),
-        is_truncated: package.is_truncated,
-        last_permanent_storage_date: date_json(package.last_permanent_storage_date.as_ref()),
-        permanent_storage_hwm_date: date_json(package.permanent_storage_hwm_date.as_ref()),
+        reference,
+        invoice_count: info.invoice_count,
+        parts: info.parts.len(),
+        is_truncated: info.is_truncated,
+        last_permanent_storage_date: date_json(info.last_permanent_storage_date.as_ref()),
+        permanent_storage_hwm_date: date_json(info.permanent_storage_hwm_date.as_ref()),
         archive,
     })
 }
@@ -183,11 +123,9 @@ pub async fn unpack(archive: Vec<u8>, dir: PathBuf) -> Result<Vec<String>, CliEr
 
 /// Runs `ksef export`.
 pub async fn export(args: ExportArgs, g: Global) -> Result<(), CliError> {
-    let filters = filters(&args.filter)?;
-    let mut filters_json =
-        serde_json::to_value(&filters).map_err(|e| CliError::failed(format!("filters: {e}")))?;
+    let mut filters = filters(&args.filter)?;
     if args.up_to_hwm {
-        filters_json["dateRange"]["restrictToPermanentStorageHwmDate"] = json!(true);
+        filters.date_range.restrict_to_permanent_storage_hwm_date = Some(true);
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::io("create the directory", &args.out, e))?;
@@ -195,7 +133,7 @@ pub async fn export(args: ExportArgs, g: Global) -> Result<(), CliError> {
     with_login(&g, async |li| {
         let e = export_package(
             &li.auth,
-            filters_json,
+            filters,
             args.only_metadata,
             Duration::from_secs(args.timeout),
         )

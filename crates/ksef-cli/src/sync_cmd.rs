@@ -1,11 +1,7 @@
-//! `ksef sync DIR`: incremental, restartable retrieval on KSeF's high-water mark.
-//!
-//! Per subject type, exports with `dateType = PermanentStorage` and
-//! `restrictToPermanentStorageHwmDate = true` from the saved position, unpacks the invoices into
-//! `DIR/<subject>/`, and only then saves the next position (`lastPermanentStorageDate` when the
-//! package was truncated, else the high-water mark) atomically in `DIR/.ksef-sync.json`. A run
-//! stopped anywhere repeats at most the last package; files are named by KSeF number, so a
-//! repeat overwrites, never duplicates.
+//! `ksef sync DIR`: incremental, restartable retrieval on KSeF's high-water mark, run by the
+//! SDK's `auth.sync()` over exports, per subject type, into `DIR/<subject>/{ksefNumber}.xml`.
+//! The SDK saves its checkpoint (`DIR/.ksef-sync/<subject>.json`) after each invoice is on disk
+//! and cuts query windows at 3 months; a repeated invoice overwrites its file, never duplicates.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
