@@ -88,13 +88,26 @@ pub async fn send_batch(args: SendArgs, g: Global) -> Result<(), CliError> {
         ..BatchSendOptions::default()
     };
 
-    let (outcome, upos) = with_login(&g, async |li| {
-        let outcome = li
-            .auth
-            .sessions()
-            .send_batch(&package, &key, &options)
-            .await
-            .map_err(sdk("sending the batch"))?;
+    let (session, invoices, upos) = with_login(&g, async |li| {
+        let sessions = li.auth.sessions();
+        let outcome = match sessions.send_batch(&package, &key, &options).await {
+            Ok(o) => o,
+            // 445: the session failed because no invoice was accepted; KSeF still reports each
+            // invoice, so say per file why rather than one line for the whole batch.
+            Err(ksef::Error::SessionFailed { reference, status }) if status.code == 445 => {
+                upload.finish();
+                let r: ksef::model::ReferenceNumber = reference.parse().map_err(|e| {
+                    CliError::failed(format!("session {reference} failed with {status} ({e})"))
+                })?;
+                let results = sessions
+                    .batch_results(&r, &package)
+                    .await
+                    .map_err(sdk("fetching the batch results"))?;
+                let n = results.len();
+                return Ok((reference, results, (vec![None; n], Vec::new())));
+            }
+            Err(e) => return Err(CliError::sdk("sending the batch", e)),
+        };
         upload.finish();
         let mut upos: Vec<Option<PathBuf>> = vec![None; outcome.invoices.len()];
         let mut session_upos = Vec::new();
@@ -127,15 +140,15 @@ pub async fn send_batch(args: SendArgs, g: Global) -> Result<(), CliError> {
                 session_upos.push(path);
             }
         }
-        Ok((outcome, (upos, session_upos)))
+        let session = outcome.session.reference_number().to_string();
+        Ok((session, outcome.invoices, (upos, session_upos)))
     })
     .await?;
     let (upos, session_upos) = upos;
 
-    let session = outcome.session.reference_number().to_string();
     let mut failed = 0;
     let mut items = Vec::new();
-    for ((path, inv), upo) in files.iter().zip(&outcome.invoices).zip(&upos) {
+    for ((path, inv), upo) in files.iter().zip(&invoices).zip(&upos) {
         let file = path.display().to_string();
         match &inv.outcome {
             Some(Ok(k)) => {

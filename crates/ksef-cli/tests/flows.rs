@@ -740,6 +740,38 @@ fn qr_codes_kod1_and_kod2_as_svg_and_png() {
 }
 
 #[test]
+fn send_batch_with_no_valid_invoice_reports_each_file_after_445() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let bad: Vec<PathBuf> = (1..=2)
+        .map(|i| {
+            let p = dir.path().join(format!("bad-{i}.xml"));
+            std::fs::write(&p, format!("<Faktura>not FA(3) {i}</Faktura>")).unwrap();
+            p
+        })
+        .collect();
+    let out = env
+        .ksef()
+        .args(["--json", "send", "--batch"])
+        .args(&bad)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let v = json(&out);
+    assert_eq!(v["accepted"], 0, "{v}");
+    assert_eq!(v["failed"], 2, "{v}");
+    let invoices = v["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 2);
+    for (item, file) in invoices.iter().zip(&bad) {
+        assert_eq!(item["file"], file.display().to_string());
+        assert_eq!(item["ok"], false);
+        assert!(item["error"].as_str().unwrap().contains("430"), "{item}");
+    }
+}
+
+#[test]
 fn send_batch_reports_each_file_and_saves_upos() {
     let env = Env::start();
     env.login_test_certificate("default");
