@@ -123,15 +123,26 @@ async fn seed_flow_end_to_end() {
     assert!(verified.certificate().subject().contains("ksef-sim"));
     xmllint_upo(&upo);
 
-    // The invoice itself, with x-ms-meta-hash.
-    let inv = api
-        .call(
-            OperationId::DownloadInvoice,
-            &[ksef.as_str()],
-            Some(&access),
-            common::Body::None,
-        )
-        .await;
+    // The invoice itself, with x-ms-meta-hash. Like KSeF, the simulator answers 21165 until the
+    // invoice is in permanent storage (shortly after acceptance); a client asks again.
+    let mut inv = None;
+    for _ in 0..100 {
+        let r = api
+            .call(
+                OperationId::DownloadInvoice,
+                &[ksef.as_str()],
+                Some(&access),
+                common::Body::None,
+            )
+            .await;
+        if r.status == 400 && String::from_utf8_lossy(&r.body).contains("21165") {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        }
+        inv = Some(r);
+        break;
+    }
+    let inv = inv.expect("the invoice reached permanent storage within 5 s");
     assert_eq!(inv.status, 200);
     assert_eq!(inv.body, xml);
     assert_eq!(
