@@ -14,9 +14,10 @@
 //!
 //! ```
 //! use ksef_crypto::c14n::{self, Method};
-//! let doc = c14n::parse("<a xmlns:x='urn:x' b='1'   a='2'><x:c/></a>").unwrap();
+//! let doc = c14n::parse("<a xmlns:x='urn:x' b='1'   a='2'><x:c/></a>")?;
 //! let out = c14n::canonicalize(doc.root(), &c14n::Options::new(Method::EXCLUSIVE));
 //! assert_eq!(out, br#"<a a="2" b="1"><x:c xmlns:x="urn:x"></x:c></a>"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::borrow::Cow;

@@ -73,14 +73,15 @@ fn base(qr_base: &str) -> &str {
 ///
 /// ```
 /// # use ksef_crypto::qr;
-/// let hash = ksef_crypto::hash::decode_base64url("UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE", "h").unwrap();
+/// let hash = ksef_crypto::hash::decode_base64url("UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE", "h")?;
 /// let url = qr::invoice_url(
 ///     "https://qr-test.ksef.mf.gov.pl",
 ///     "1111111111",
 ///     time::macros::date!(2026 - 02 - 01),
-///     &hash.try_into().unwrap(),
-/// ).unwrap();
+///     &<[u8; 32]>::try_from(hash.as_slice())?,
+/// )?;
 /// assert_eq!(url, "https://qr-test.ksef.mf.gov.pl/invoice/1111111111/01-02-2026/UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn invoice_url(
     qr_base: &str,

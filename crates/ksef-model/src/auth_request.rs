@@ -6,15 +6,14 @@
 //! use ksef_model::ids::Nip;
 //!
 //! let req = AuthTokenRequest::builder(
-//!     "20250604-CR-461EA5B000-537A6BA15D-D7".parse().unwrap(),
-//!     ContextIdentifier::Nip(Nip::new("5265877635").unwrap()),
+//!     "20250604-CR-461EA5B000-537A6BA15D-D7".parse()?,
+//!     ContextIdentifier::Nip(Nip::new("5265877635")?),
 //! )
 //! .subject_identifier_type(SubjectIdentifierType::CertificateSubject)
-//! .build()
-//! .unwrap();
-//! let xml = req.to_xml().unwrap();
+//! .build()?;
+//! let xml = req.to_xml()?;
 //! assert_eq!(
-//!     String::from_utf8(xml.clone()).unwrap(),
+//!     String::from_utf8(xml.clone())?,
 //!     "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
 //!      <AuthTokenRequest xmlns=\"http://ksef.mf.gov.pl/auth/token/2.0\">\
 //!      <Challenge>20250604-CR-461EA5B000-537A6BA15D-D7</Challenge>\
@@ -22,7 +21,8 @@
 //!      <SubjectIdentifierType>certificateSubject</SubjectIdentifierType>\
 //!      </AuthTokenRequest>"
 //! );
-//! assert_eq!(AuthTokenRequest::parse(&xml).unwrap(), req);
+//! assert_eq!(AuthTokenRequest::parse(&xml)?, req);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fmt;

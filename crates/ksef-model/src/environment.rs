@@ -2,12 +2,13 @@
 //!
 //! ```
 //! use ksef_model::environment::Environment;
-//! let env: Environment = "test".parse().unwrap();
+//! let env: Environment = "test".parse()?;
 //! assert_eq!(env.api_base_url(), "https://api-test.ksef.mf.gov.pl/v2");
 //! assert_eq!(env.qr_base_url(), "https://qr-test.ksef.mf.gov.pl");
 //! assert!(env.is_test());
-//! let sim: Environment = "http://127.0.0.1:8080/v2/".parse().unwrap();
+//! let sim: Environment = "http://127.0.0.1:8080/v2/".parse()?;
 //! assert_eq!(sim.api_base_url(), "http://127.0.0.1:8080/v2");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fmt;

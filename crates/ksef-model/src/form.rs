@@ -5,10 +5,11 @@
 //!
 //! ```
 //! use ksef_model::form::FormCode;
-//! let json = serde_json::to_string(&FormCode::Fa3).unwrap();
+//! let json = serde_json::to_string(&FormCode::Fa3)?;
 //! assert_eq!(json, r#"{"systemCode":"FA (3)","schemaVersion":"1-0E","value":"FA"}"#);
-//! assert_eq!(serde_json::from_str::<FormCode>(&json).unwrap(), FormCode::Fa3);
+//! assert_eq!(serde_json::from_str::<FormCode>(&json)?, FormCode::Fa3);
 //! assert!(!FormCode::Pef3.batch_allowed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fmt;

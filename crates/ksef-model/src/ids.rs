@@ -318,10 +318,11 @@ const NIP_WEIGHTS: [u32; 9] = [6, 5, 7, 2, 3, 4, 5, 6, 7];
 ///
 /// ```
 /// use ksef_model::ids::Nip;
-/// let nip: Nip = "5265877635".parse().unwrap();
+/// let nip: Nip = "5265877635".parse()?;
 /// assert!(nip.has_valid_checksum());
 /// assert!("5265877636".parse::<Nip>().is_err());
 /// assert!(Nip::parse_lenient("5265877636").is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nip(String);
@@ -445,8 +446,9 @@ const PESEL_WEIGHTS: [u32; 10] = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3];
 ///
 /// ```
 /// use ksef_model::ids::Pesel;
-/// let p: Pesel = "44051401359".parse().unwrap();
-/// assert_eq!(p.birth_date().unwrap().to_string(), "1944-05-14");
+/// let p: Pesel = "44051401359".parse()?;
+/// assert_eq!(p.birth_date().ok_or("no birth date")?.to_string(), "1944-05-14");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pesel(String);
@@ -595,10 +597,11 @@ impl FromStr for Pesel {
 ///
 /// ```
 /// use ksef_model::ids::{InternalId, Nip};
-/// let id: InternalId = "6824515772-12343".parse().unwrap();
+/// let id: InternalId = "6824515772-12343".parse()?;
 /// assert_eq!(id.nip().as_str(), "6824515772");
-/// let built = InternalId::new(&Nip::parse_lenient("6824515772").unwrap(), 1234).unwrap();
+/// let built = InternalId::new(&Nip::parse_lenient("6824515772")?, 1234)?;
 /// assert_eq!(built, id);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InternalId(String);
@@ -751,9 +754,10 @@ fn shape_matches(shape: &str, s: &str) -> bool {
 ///
 /// ```
 /// use ksef_model::ids::NipVatUe;
-/// let id: NipVatUe = "5265877635-ATU12345678".parse().unwrap();
+/// let id: NipVatUe = "5265877635-ATU12345678".parse()?;
 /// assert_eq!(id.country_code(), "AT");
 /// assert_eq!(id.vat_ue(), "ATU12345678");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NipVatUe(String);
@@ -863,11 +867,12 @@ pub fn crc8(data: &[u8]) -> u8 {
 /// ```
 /// use ksef_model::ids::{KsefNumber, Nip};
 /// use time::macros::date;
-/// let n: KsefNumber = "5265877635-20250826-0100001AF629-AF".parse().unwrap();
+/// let n: KsefNumber = "5265877635-20250826-0100001AF629-AF".parse()?;
 /// assert_eq!(n.seller_nip().as_str(), "5265877635");
 /// assert_eq!(n.date(), date!(2025-08-26));
-/// let built = KsefNumber::new(&n.seller_nip(), date!(2025-08-26), "0100001AF629").unwrap();
+/// let built = KsefNumber::new(&n.seller_nip(), date!(2025-08-26), "0100001AF629")?;
 /// assert_eq!(built, n);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KsefNumber(String);
@@ -1059,9 +1064,10 @@ impl fmt::Display for ReferenceType {
 ///
 /// ```
 /// use ksef_model::ids::{ReferenceNumber, ReferenceType};
-/// let r: ReferenceNumber = "20250626-SO-2F14610000-242991F8C9-B4".parse().unwrap();
+/// let r: ReferenceNumber = "20250626-SO-2F14610000-242991F8C9-B4".parse()?;
 /// assert_eq!(r.type_code(), ReferenceType::OnlineSession);
 /// assert_eq!(r.date().to_string(), "2025-06-26");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReferenceNumber(String);

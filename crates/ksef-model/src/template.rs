@@ -10,10 +10,11 @@
 //! use ksef_model::template::InvoiceTemplate;
 //! let t = InvoiceTemplate::new("<NIP>#nip#</NIP><P_2>#invoice_number#</P_2>");
 //! assert_eq!(t.placeholders(), ["invoice_number", "nip"]);
-//! let xml = t.fill([("nip", "5265877635"), ("invoice_number", "FA/1 & 2")]).unwrap();
+//! let xml = t.fill([("nip", "5265877635"), ("invoice_number", "FA/1 & 2")])?;
 //! assert_eq!(xml, "<NIP>5265877635</NIP><P_2>FA/1 &amp; 2</P_2>");
 //! let err = t.fill([("nip", "5265877635")]).unwrap_err();
 //! assert_eq!(err.to_string(), "template placeholders left unfilled: #invoice_number#");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::collections::{BTreeSet, HashMap};

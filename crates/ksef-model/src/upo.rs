@@ -11,10 +11,11 @@
 //!     env!("CARGO_MANIFEST_DIR"),
 //!     "/../../spec/upo/examples/upo-faktura-kontekst-id-nip.xml"
 //! ));
-//! let upo = Upo::parse(xml).unwrap();
+//! let upo = Upo::parse(xml)?;
 //! assert_eq!(upo.kind(), UpoKind::Invoice);
 //! assert_eq!(upo.documents[0].ksef_number.as_str(), "5265877635-20250916-0200A0D6723E-C2");
-//! assert_eq!(Upo::parse(&upo.to_xml().unwrap()).unwrap(), upo);
+//! assert_eq!(Upo::parse(&upo.to_xml()?)?, upo);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fmt;

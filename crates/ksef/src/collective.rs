@@ -28,10 +28,11 @@ const PAGE: u32 = 200;
 ///
 /// ```
 /// use ksef::collective::CollectiveIdentifier;
-/// let id: CollectiveIdentifier = "1111111111-IZ202607-65ED02180000-E7".parse().unwrap();
+/// let id: CollectiveIdentifier = "1111111111-IZ202607-65ED02180000-E7".parse()?;
 /// assert_eq!(id.seller_nip().as_str(), "1111111111");
 /// assert_eq!((id.year(), id.month()), (2026, 7));
 /// assert!("1111111111-IZ202607-65ED02180000-E8".parse::<CollectiveIdentifier>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CollectiveIdentifier {
