@@ -44,6 +44,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use ksef_model::api;
 use ksef_model::ids::ReferenceNumber;
 use ksef_model::operations as ops;
+use ksef_transport::{AccessToken, Response};
 
 use crate::auth::AuthenticatedClient;
 use crate::error::{Error, Result, StatusFailure};
@@ -215,6 +216,17 @@ macro_rules! paged_query {
 }
 
 impl<'a> Permissions<'a> {
+    /// Sends one grant or revoke (replayed once after a 401 that a token refresh cures) and
+    /// returns the operation to wait for.
+    async fn submit<F, Fut>(&self, call: F) -> Result<PermissionOperation<'a>>
+    where
+        F: FnMut(AccessToken) -> Fut,
+        Fut: Future<Output = ksef_transport::Result<Response<api::PermissionsOperationResponse>>>,
+    {
+        let r = self.auth.call(call).await?.into_value();
+        Ok(self.operation(r))
+    }
+
     fn operation(&self, r: api::PermissionsOperationResponse) -> PermissionOperation<'a> {
         PermissionOperation {
             auth: self.auth,
@@ -231,17 +243,9 @@ impl<'a> Permissions<'a> {
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
         check_not_empty(&request.permissions, "grant_persons")?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .grant_person_permissions(&t, request)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move { t.grant_person_permissions(&token, request).await })
+            .await
     }
 
     /// Grants another entity (NIP) invoice permissions in the current context, each optionally
@@ -252,17 +256,9 @@ impl<'a> Permissions<'a> {
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
         check_not_empty(&request.permissions, "grant_entities")?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .grant_entity_permissions(&t, request)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move { t.grant_entity_permissions(&token, request).await })
+            .await
     }
 
     /// Grants an entity authorization: self-invoicing, RR invoicing, tax representative or PEF
@@ -272,17 +268,9 @@ impl<'a> Permissions<'a> {
         request: &api::EntityAuthorizationPermissionsGrantRequest,
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .grant_authorization_permissions(&t, request)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move { t.grant_authorization_permissions(&token, request).await })
+            .await
     }
 
     /// Grants invoice permissions indirectly, for one client (selective: the client must have
@@ -294,17 +282,9 @@ impl<'a> Permissions<'a> {
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
         check_not_empty(&request.permissions, "grant_indirect")?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .grant_indirect_permissions(&t, request)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move { t.grant_indirect_permissions(&token, request).await })
+            .await
     }
 
     /// Makes someone the administrator (`CredentialsManage`) of a subunit: an internal unit
@@ -315,17 +295,9 @@ impl<'a> Permissions<'a> {
         request: &api::SubunitPermissionsGrantRequest,
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .grant_subunit_permissions(&t, request)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move { t.grant_subunit_permissions(&token, request).await })
+            .await
     }
 
     /// Makes a certificate fingerprint the administrator of an EU entity, creating the
@@ -335,17 +307,12 @@ impl<'a> Permissions<'a> {
         request: &api::EuEntityAdministrationPermissionsGrantRequest,
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .grant_eu_entity_administration_permissions(&t, request)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move {
+            t.grant_eu_entity_administration_permissions(&token, request)
+                .await
+        })
+        .await
     }
 
     /// Grants an EU entity's representative invoice permissions, in the `NipVatUe` context
@@ -356,17 +323,12 @@ impl<'a> Permissions<'a> {
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
         check_not_empty(&request.permissions, "grant_eu_entity_representative")?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .grant_eu_entity_representative_permissions(&t, request)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move {
+            t.grant_eu_entity_representative_permissions(&token, request)
+                .await
+        })
+        .await
     }
 
     /// Revokes a permission by its id from a query result
@@ -374,17 +336,9 @@ impl<'a> Permissions<'a> {
     /// [`revoke_authorization`](Self::revoke_authorization).
     pub async fn revoke(&self, permission_id: &str) -> Result<PermissionOperation<'a>> {
         check_permission_id(permission_id)?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .revoke_common_permission(&t, permission_id)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move { t.revoke_common_permission(&token, permission_id).await })
+            .await
     }
 
     /// Revokes an entity authorization (`DELETE /permissions/authorizations/grants/{id}`).
@@ -393,17 +347,12 @@ impl<'a> Permissions<'a> {
         permission_id: &str,
     ) -> Result<PermissionOperation<'a>> {
         check_permission_id(permission_id)?;
-        let auth = self.auth;
-        let r = auth
-            .call(|t| async move {
-                auth.client()
-                    .transport()
-                    .revoke_authorization_permission(&t, permission_id)
-                    .await
-            })
-            .await?
-            .into_value();
-        Ok(self.operation(r))
+        let t = self.auth.client().transport();
+        self.submit(|token| async move {
+            t.revoke_authorization_permission(&token, permission_id)
+                .await
+        })
+        .await
     }
 
     /// A handle on an operation started earlier (e.g. by another process).
