@@ -1056,6 +1056,26 @@ fn author_json(g: &Grant) -> Value {
     }
 }
 
+/// The fields a row of the personal and the persons query share.
+fn person_row(st: &State, g: &Grant, shown: Option<&Ident>) -> Value {
+    let mut o = json!({
+        "id": g.meta.id,
+        "permissionScope": g.permission,
+        "description": g.meta.description,
+        "permissionState": state_of(st, g),
+        "startDate": rfc3339(start_of(g)),
+        "canDelegate": g.meta.can_delegate,
+    });
+    if let Some(c) = shown {
+        o["contextIdentifier"] = id_json(c);
+    }
+    if let Some(t) = &g.meta.target {
+        o["targetIdentifier"] = id_json(t);
+    }
+    insert_details(&mut o, g);
+    o
+}
+
 fn insert_details(o: &mut Value, g: &Grant) {
     if let Some(p) = &g.meta.person_details {
         o["subjectPersonDetails"] = p.clone();
@@ -1131,24 +1151,10 @@ fn query_personal(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
         if !mine || !filter.matches(&st, g, shown.as_ref()) {
             continue;
         }
-        let mut o = json!({
-            "id": g.meta.id,
-            "permissionScope": g.permission,
-            "description": g.meta.description,
-            "permissionState": state_of(&st, g),
-            "startDate": rfc3339(start_of(g)),
-            "canDelegate": g.meta.can_delegate,
-        });
-        if let Some(c) = &shown {
-            o["contextIdentifier"] = id_json(c);
-        }
+        let mut o = person_row(&st, g, shown.as_ref());
         if matches!(g.subject.0.as_str(), "Nip" | "Pesel" | "Fingerprint") {
             o["authorizedIdentifier"] = id_json(&g.subject);
         }
-        if let Some(t) = &g.meta.target {
-            o["targetIdentifier"] = id_json(t);
-        }
-        insert_details(&mut o, g);
         rows.push((start_of(g), g.meta.id.clone(), o));
     }
     let (permissions, has_more) = page(req, rows)?;
@@ -1211,23 +1217,9 @@ fn query_persons(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
         {
             continue;
         }
-        let mut o = json!({
-            "id": g.meta.id,
-            "authorizedIdentifier": id_json(&g.subject),
-            "authorIdentifier": author_json(g),
-            "permissionScope": g.permission,
-            "description": g.meta.description,
-            "permissionState": state_of(&st, g),
-            "startDate": rfc3339(start_of(g)),
-            "canDelegate": g.meta.can_delegate,
-        });
-        if let Some(c) = &shown {
-            o["contextIdentifier"] = id_json(c);
-        }
-        if let Some(t) = &g.meta.target {
-            o["targetIdentifier"] = id_json(t);
-        }
-        insert_details(&mut o, g);
+        let mut o = person_row(&st, g, shown.as_ref());
+        o["authorizedIdentifier"] = id_json(&g.subject);
+        o["authorIdentifier"] = author_json(g);
         rows.push((start_of(g), g.meta.id.clone(), o));
     }
     let (permissions, has_more) = page(req, rows)?;
