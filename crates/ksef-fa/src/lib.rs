@@ -5,6 +5,7 @@ mod error;
 mod generated;
 mod rt;
 mod validate;
+mod xml;
 
 pub mod builder;
 
@@ -50,32 +51,30 @@ impl Faktura {
     /// [`Error::WrongDocument`]) and every schema rule the model encodes: element order,
     /// required and repeated elements, and each value's restrictions. Errors name the field path.
     pub fn from_xml(xml: &str) -> Result<Self, Error> {
-        use quick_xml::events::Event;
+        use xml::Tok;
         let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
         let mut r = rt::Reader::new(xml);
         // prolog: declaration, comments, processing instructions and whitespace up to the root
-        let (start, empty) = loop {
-            let (ns, ev) = r.next()?;
-            let (start, empty) = match ev {
-                Event::Start(s) => (s, false),
-                Event::Empty(s) => (s, true),
-                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => continue,
-                Event::Text(t) if t.bytes().all(|b| b" \t\r\n".contains(&b)) => continue,
-                Event::DocType(_) => {
+        let tag = loop {
+            let tag = match r.next()? {
+                Tok::Start(t) => t,
+                Tok::Decl | Tok::Skip => continue,
+                Tok::Text(t) if xml::is_xml_ws(t) => continue,
+                Tok::DocType => {
                     return Err(Error::Xml(
                         "a DTD (<!DOCTYPE …>) is not allowed in an invoice".to_owned(),
                     ));
                 }
-                Event::Eof => return Err(Error::Xml("the document has no root element".into())),
+                Tok::Eof => return Err(Error::Xml("the document has no root element".into())),
                 _ => return Err(Error::Xml("text before the root element".to_owned())),
             };
-            let root = start.local_name().into_inner().to_owned();
-            match ns {
-                rt::Ns::Fa if root == "Faktura" => break (start, empty),
-                rt::Ns::Other(ns) if &*ns == FA2_NS => {
+            let root = tag.local.to_owned();
+            match &tag.ns {
+                rt::Ns::Fa if root == "Faktura" => break tag,
+                rt::Ns::Other(ns) if &**ns == FA2_NS => {
                     return Err(Error::WrongDocument(WrongDocument::Fa2));
                 }
-                rt::Ns::Other(ns) if &*ns == FA_RR_NS => {
+                rt::Ns::Other(ns) if &**ns == FA_RR_NS => {
                     return Err(Error::WrongDocument(WrongDocument::FaRr));
                 }
                 rt::Ns::Other(ns) if ns.starts_with("urn:oasis:names:specification:ubl:") => {
@@ -84,7 +83,7 @@ impl Faktura {
                 ns => {
                     let namespace = match ns {
                         rt::Ns::Fa => NAMESPACE.to_owned(),
-                        rt::Ns::Other(ns) => ns.into(),
+                        rt::Ns::Other(ns) => ns.to_string(),
                         rt::Ns::None => String::new(),
                     };
                     return Err(Error::WrongDocument(WrongDocument::Other {
@@ -94,13 +93,13 @@ impl Faktura {
                 }
             }
         };
-        let f = Faktura::from_node(rt::Node::new(&mut r, start, empty))?;
+        let f = Faktura::from_node(rt::Node::new(&mut r, tag))?;
         // epilogue: nothing but comments, processing instructions and whitespace
         loop {
-            match r.next()?.1 {
-                Event::Eof => return Ok(f),
-                Event::Comment(_) | Event::PI(_) => {}
-                Event::Text(t) if t.bytes().all(|b| b" \t\r\n".contains(&b)) => {}
+            match r.next()? {
+                Tok::Eof => return Ok(f),
+                Tok::Skip => {}
+                Tok::Text(t) if xml::is_xml_ws(t) => {}
                 _ => {
                     return Err(Error::Xml(
                         "content after the root element (one document, one root)".to_owned(),

@@ -2,9 +2,10 @@
 //! the XML writer and the structural checker behind `validate`.
 //!
 //! Hand-written rather than built on a serde XML layer because quick-xml's serde ignores
-//! namespaces and cannot report field paths. The parser pulls events from quick-xml's raw
-//! reader, resolves namespaces itself (see [`Reader`]) and fills the model directly (no DOM: that stage alone cost more
-//! than the whole parse does now); the writer appends to one preallocated `String`.
+//! namespaces and cannot report field paths. The parser pulls tokens from our own XML reader
+//! (`crate::xml`, which says why it is not quick-xml's), and the generated code fills the model
+//! directly (no DOM: that stage alone cost more than the whole parse does now); the writer
+//! appends to one preallocated `String`.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -14,7 +15,6 @@ use rust_decimal::Decimal;
 use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
 
 pub(crate) use crate::error::{Error, Problem, Segment, ValueError, ValueErrorKind};
-use quick_xml::events::{BytesRef, BytesStart, Event};
 
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 
@@ -613,224 +613,32 @@ pub(crate) fn escape_into(s: &str, out: &mut String, attr: bool) {
 
 // ------------------------------------------------------------------ parsing
 
-/// The streaming reader every parse runs on: quick-xml's raw event reader plus namespace scopes
-/// kept here.
-///
-/// Not quick-xml's `NsReader`: it resolves the name of every start *and* end tag and scans every
-/// start tag's attributes for declarations, which made it alone take 1.5× the raw event reader
-/// on the bench invoice (more than roxmltree's whole DOM). Here a start tag without `xmlns` in
-/// its attribute text inherits its parent's scope, only start tags are resolved, and whether a
-/// binding is the FA(3) namespace is decided once, when it is declared.
-pub(crate) struct Reader<'i> {
-    r: quick_xml::Reader<&'i [u8]>,
-    /// In-scope declarations, innermost last.
-    bindings: Vec<Binding>,
-    /// Open elements.
-    depth: u32,
-    /// Bindings deeper than `depth` are dropped before the next event (after an end tag or an
-    /// empty-element tag, whose attributes may still be resolved until then).
-    pending_pop: bool,
-}
-
-struct Binding {
-    depth: u32,
-    /// `""` for the default namespace.
-    prefix: Box<str>,
-    /// `""` undeclares (`xmlns=""`).
-    uri: Box<str>,
-    fa: bool,
-}
-
-/// Namespace of an element or attribute as seen by the parser.
-#[derive(Debug)]
-pub(crate) enum Ns {
-    Fa,
-    None,
-    Other(Box<str>),
-}
-
-const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
-
-impl<'i> Reader<'i> {
-    pub(crate) fn new(xml: &'i str) -> Self {
-        let mut r = quick_xml::Reader::from_str(xml);
-        let c = r.config_mut();
-        c.check_end_names = true;
-        c.check_comments = true;
-        c.expand_empty_elements = false;
-        Self {
-            r,
-            bindings: Vec::new(),
-            depth: 0,
-            pending_pop: false,
-        }
-    }
-
-    /// The next event; for start and empty-element tags, the element's namespace.
-    pub(crate) fn next(&mut self) -> Result<(Ns, Event<'i>), Error> {
-        if self.pending_pop {
-            self.pending_pop = false;
-            while self.bindings.last().is_some_and(|b| b.depth > self.depth) {
-                self.bindings.pop();
-            }
-        }
-        let ev = self.r.read_event().map_err(xml_error)?;
-        let ns = match &ev {
-            Event::Start(s) => {
-                self.depth += 1;
-                self.declare(s)?;
-                self.element_ns(s)?
-            }
-            Event::Empty(s) => {
-                self.depth += 1;
-                self.declare(s)?;
-                let ns = self.element_ns(s)?;
-                self.depth -= 1;
-                self.pending_pop = true;
-                ns
-            }
-            Event::End(_) => {
-                self.depth = self.depth.saturating_sub(1);
-                self.pending_pop = true;
-                Ns::None
-            }
-            _ => Ns::None,
-        };
-        Ok((ns, ev))
-    }
-
-    fn declare(&mut self, s: &BytesStart<'_>) -> Result<(), Error> {
-        let raw = s.attributes_raw().as_bytes();
-        // most start tags have no attributes at all: skip the substring search for them
-        if raw.len() < 6 || !raw.windows(5).any(|w| w == b"xmlns") {
-            return Ok(());
-        }
-        for a in s.attributes() {
-            let a = a.map_err(xml_error)?;
-            let key = a.key.into_inner();
-            let prefix = match key.strip_prefix("xmlns") {
-                Some("") => "",
-                Some(p) if p.starts_with(':') => &p[1..],
-                _ => continue,
-            };
-            let uri = a
-                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(xml_error)?;
-            if !prefix.is_empty() && uri.is_empty() {
-                return Err(Error::Xml(format!(
-                    "namespace prefix `{prefix}` is declared with an empty URI"
-                )));
-            }
-            self.bindings.push(Binding {
-                depth: self.depth,
-                prefix: prefix.into(),
-                fa: uri == crate::NAMESPACE,
-                uri: uri.as_ref().into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn lookup(&self, prefix: &str) -> Result<Ns, Error> {
-        match self.bindings.iter().rev().find(|b| &*b.prefix == prefix) {
-            Some(b) if b.fa => Ok(Ns::Fa),
-            Some(b) if b.uri.is_empty() => Ok(Ns::None),
-            Some(b) => Ok(Ns::Other(b.uri.clone())),
-            None if prefix.is_empty() => Ok(Ns::None),
-            None if prefix == "xml" => Ok(Ns::Other(XML_NS.into())),
-            None => Err(Error::Xml(format!(
-                "namespace prefix `{prefix}` is not declared"
-            ))),
-        }
-    }
-
-    fn element_ns(&self, s: &BytesStart<'_>) -> Result<Ns, Error> {
-        let q = s.name().into_inner();
-        match colon(q) {
-            None => self.lookup(""),
-            Some(i) => self.lookup(&q[..i]),
-        }
-    }
-
-    /// Namespace of an attribute name of the current start tag (no default namespace applies).
-    fn attribute_ns(&self, key: &str) -> Result<Ns, Error> {
-        match colon(key) {
-            None => Ok(Ns::None),
-            Some(i) => self.lookup(&key[..i]),
-        }
-    }
-}
-
-/// Position of the prefix separator in a qualified name (names are short: a byte loop beats
-/// the general `str::find`).
-fn colon(q: &str) -> Option<usize> {
-    q.bytes().position(|b| b == b':')
-}
-
-pub(crate) fn xml_error(e: impl std::fmt::Display) -> Error {
-    Error::Xml(e.to_string())
-}
-
-fn eof_error() -> Error {
-    Error::Xml("the document ends inside an element".to_owned())
-}
-
-fn is_xml_ws(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-}
-
-/// Whether a character may appear in an XML 1.0 document.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
-}
-
-/// The text of `&name;` (the five predefined entities and character references; a DTD, the
-/// only place other entities could come from, is refused).
-fn resolve_ref(r: &BytesRef<'_>) -> Result<char, Error> {
-    match r.resolve_char_ref().map_err(xml_error)? {
-        Some(c) if is_xml_char(c) => Ok(c),
-        Some(c) => Err(Error::Xml(format!(
-            "character reference &{}; is U+{:04X}, which XML 1.0 does not allow",
-            &**r, c as u32
-        ))),
-        None => match &**r {
-            "amp" => Ok('&'),
-            "lt" => Ok('<'),
-            "gt" => Ok('>'),
-            "quot" => Ok('"'),
-            "apos" => Ok('\''),
-            other => Err(Error::Xml(format!(
-                "unknown entity &{other}; (only the five predefined XML entities are allowed)"
-            ))),
-        },
-    }
-}
+use crate::xml::{Attrs, Tag, Tok, eof_error, is_xml_ws};
+pub(crate) use crate::xml::{Ns, Reader};
 
 /// An element whose start tag has just been read: the content is next in the reader.
 pub(crate) struct Node<'p, 'i> {
     r: &'p mut Reader<'i>,
-    start: BytesStart<'i>,
-    empty: bool,
+    tag: Tag<'i>,
 }
 
 impl<'p, 'i> Node<'p, 'i> {
-    pub(crate) fn new(r: &'p mut Reader<'i>, start: BytesStart<'i>, empty: bool) -> Self {
-        Self { r, start, empty }
+    pub(crate) fn new(r: &'p mut Reader<'i>, tag: Tag<'i>) -> Self {
+        Self { r, tag }
     }
 }
 
 /// Checks an element's attributes: unprefixed ones must be in `allowed`, `xsi:*` and namespace
 /// declarations pass, anything else is refused.
 pub(crate) fn check_attrs(node: &Node<'_, '_>, allowed: &[&str]) -> Result<(), Error> {
-    if is_xml_ws(node.start.attributes_raw()) {
+    if is_xml_ws(node.tag.attrs) {
         return Ok(()); // most elements have none
     }
-    for a in node.start.attributes() {
-        let a = a.map_err(xml_error)?;
-        if a.key.as_namespace_binding().is_some() {
+    for a in Attrs::new(node.tag.attrs) {
+        let (key, _) = a?;
+        if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
-        let key = a.key.into_inner();
         let local = key.rsplit(':').next().unwrap_or(key);
         let name = match node.r.attribute_ns(key)? {
             Ns::Other(ns) if &*ns == XSI => continue,
@@ -845,12 +653,10 @@ pub(crate) fn check_attrs(node: &Node<'_, '_>, allowed: &[&str]) -> Result<(), E
 }
 
 fn attr_value<T: XmlValue>(node: &Node<'_, '_>, name: &'static str) -> Result<Option<T>, Error> {
-    for a in node.start.attributes() {
-        let a = a.map_err(xml_error)?;
-        if a.key.0 == name {
-            let v = a
-                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(xml_error)?;
+    for a in Attrs::new(node.tag.attrs) {
+        let (key, raw) = a?;
+        if key == name {
+            let v = crate::xml::attr_value(raw)?;
             return T::parse_xml(&v)
                 .map(Some)
                 .map_err(|e| Error::invalid(Problem::Value(e)).at_attr(name));
@@ -873,31 +679,24 @@ pub(crate) fn attr_opt<T: XmlValue>(
 
 /// The text of a simple-content element (children must be text only). Consumes the element.
 pub(crate) fn simple_text<T: XmlValue>(node: Node<'_, '_>) -> Result<T, Error> {
-    if node.empty {
+    if node.tag.empty {
         return T::parse_xml("").map_err(|e| Error::invalid(Problem::Value(e)));
     }
     let r = node.r;
     let mut text: Cow<'_, str> = Cow::Borrowed("");
     loop {
-        let piece = match r.next()?.1 {
-            Event::Text(t) => t.xml10_content(),
-            Event::CData(t) => t.xml10_content(),
-            Event::GeneralRef(g) => {
-                let c = resolve_ref(&g)?;
-                text.to_mut().push(c);
-                continue;
-            }
-            Event::End(_) => break,
-            Event::Start(_) | Event::Empty(_) => {
-                return Err(Error::invalid(Problem::ChildElements));
-            }
-            Event::Comment(_) | Event::PI(_) => continue,
-            Event::Decl(_) | Event::DocType(_) => {
+        let piece = match r.next()? {
+            Tok::Text(t) => crate::xml::text(t)?,
+            Tok::CData(t) => crate::xml::cdata(t),
+            Tok::End => break,
+            Tok::Start(_) => return Err(Error::invalid(Problem::ChildElements)),
+            Tok::Skip => continue,
+            Tok::Decl | Tok::DocType => {
                 return Err(Error::Xml(
                     "an XML declaration or DTD inside an element".to_owned(),
                 ));
             }
-            Event::Eof => return Err(eof_error()),
+            Tok::Eof => return Err(eof_error()),
         };
         if text.is_empty() {
             text = piece;
@@ -948,33 +747,13 @@ pub(crate) fn fixed_value(
 /// What comes next among an element's children.
 enum Next<'i> {
     /// A child element's start tag (already read).
-    Child {
-        start: BytesStart<'i>,
-        empty: bool,
-        ns: Ns,
-        /// The local name's byte range in `start` (found once: `peek` runs for every optional
-        /// field).
-        local: (usize, usize),
-    },
+    Child(Tag<'i>),
     /// The parent's end tag (already read).
     End,
     /// Reading on failed; the error is reported by the next `one`/`many`/`finish`.
     Failed(Error),
     /// The child was handed out and has consumed its content: read on before peeking.
     Taken,
-}
-
-impl<'i> Next<'i> {
-    fn child(start: BytesStart<'i>, empty: bool, ns: Ns) -> Self {
-        let q = start.name().into_inner();
-        let local = (colon(q).map_or(0, |i| i + 1), q.len());
-        Self::Child {
-            start,
-            empty,
-            ns,
-            local,
-        }
-    }
 }
 
 /// Walks the child elements of one element in document order, one start tag of lookahead.
@@ -990,7 +769,11 @@ impl<'p, 'i> Cursor<'p, 'i> {
     pub(crate) fn new(node: Node<'p, 'i>) -> Result<Self, Error> {
         let mut c = Self {
             r: node.r,
-            next: if node.empty { Next::End } else { Next::Taken },
+            next: if node.tag.empty {
+                Next::End
+            } else {
+                Next::Taken
+            },
         };
         c.advance();
         Ok(c)
@@ -1002,60 +785,56 @@ impl<'p, 'i> Cursor<'p, 'i> {
             return;
         }
         self.next = loop {
-            let ev = match self.r.next() {
-                Ok((ns, ev)) => (ev, ns),
-                Err(e) => break Next::Failed(e),
-            };
-            match ev {
-                (Event::Start(start), ns) => break Next::child(start, false, ns),
-                (Event::Empty(start), ns) => break Next::child(start, true, ns),
-                (Event::End(_), _) => break Next::End,
-                (Event::Text(t), _) if is_xml_ws(&t) => {}
-                (Event::CData(t), _) if is_xml_ws(&t) => {}
-                (Event::GeneralRef(g), _) => match resolve_ref(&g) {
-                    Ok(' ' | '\t' | '\n' | '\r') => {}
+            match self.r.next() {
+                Ok(Tok::Start(tag)) => break Next::Child(tag),
+                Ok(Tok::End) => break Next::End,
+                Ok(Tok::Text(t)) if is_xml_ws(t) => {}
+                Ok(Tok::CData(t)) if is_xml_ws(t) => {}
+                Ok(Tok::Text(t)) => match crate::xml::text(t) {
+                    // whitespace written as character references
+                    Ok(t) if is_xml_ws(&t) => {}
                     Ok(_) => break Next::Failed(Error::invalid(Problem::Text)),
                     Err(e) => break Next::Failed(e),
                 },
-                (Event::Text(_) | Event::CData(_), _) => {
-                    break Next::Failed(Error::invalid(Problem::Text));
-                }
-                (Event::Comment(_) | Event::PI(_), _) => {}
-                (Event::Decl(_) | Event::DocType(_), _) => {
+                Ok(Tok::CData(_)) => break Next::Failed(Error::invalid(Problem::Text)),
+                Ok(Tok::Skip) => {}
+                Ok(Tok::Decl | Tok::DocType) => {
                     break Next::Failed(Error::Xml(
                         "an XML declaration or DTD inside an element".to_owned(),
                     ));
                 }
-                (Event::Eof, _) => break Next::Failed(eof_error()),
+                Ok(Tok::Eof) => break Next::Failed(eof_error()),
+                Err(e) => break Next::Failed(e),
             }
         };
     }
 
     /// Local name of the next child element when it is in the FA(3) namespace
     /// (`{foreign}` for one in another namespace, `None` at the end).
-    pub(crate) fn peek(&self) -> Option<&str> {
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<&'i str> {
         match &self.next {
-            Next::Child {
-                start,
-                ns: Ns::Fa,
-                local: (a, b),
-                ..
-            } => start.get(*a..*b),
-            Next::Child { .. } => Some(FOREIGN),
+            Next::Child(Tag {
+                ns: Ns::Fa, local, ..
+            }) => Some(local),
+            Next::Child(_) => Some(FOREIGN),
             _ => None,
         }
     }
 
+    /// Whether the next child is the FA(3) element `name`.
+    #[inline]
+    fn is(&self, name: &str) -> bool {
+        matches!(&self.next, Next::Child(Tag { ns: Ns::Fa, local, .. }) if *local == name)
+    }
+
     fn found(&self) -> Option<String> {
         match &self.next {
-            Next::Child { start, ns, .. } => {
-                let local = start.local_name().into_inner();
-                Some(match ns {
-                    Ns::Fa => local.to_owned(),
-                    Ns::None => format!("{{}}{local}"),
-                    Ns::Other(n) => format!("{{{n}}}{local}"),
-                })
-            }
+            Next::Child(Tag { local, ns, .. }) => Some(match ns {
+                Ns::Fa => (*local).to_owned(),
+                Ns::None => format!("{{}}{local}"),
+                Ns::Other(n) => format!("{{{n}}}{local}"),
+            }),
             _ => None,
         }
     }
@@ -1073,8 +852,8 @@ impl<'p, 'i> Cursor<'p, 'i> {
 
     fn take<T: XmlElement>(&mut self) -> Result<T, Error> {
         match std::mem::replace(&mut self.next, Next::Taken) {
-            Next::Child { start, empty, .. } => {
-                let v = T::from_node(Node::new(self.r, start, empty));
+            Next::Child(tag) => {
+                let v = T::from_node(Node::new(self.r, tag));
                 self.advance();
                 v
             }
@@ -1085,23 +864,30 @@ impl<'p, 'i> Cursor<'p, 'i> {
         }
     }
 
-    pub(crate) fn one<T: XmlElement>(&mut self, name: &'static str) -> Result<T, Error> {
+    #[cold]
+    fn missing(&mut self, name: &'static str) -> Error {
         if let Some(e) = self.failed() {
-            return Err(e);
+            return e;
         }
-        if self.peek() == Some(name) {
+        Error::invalid(Problem::Missing {
+            found: self.found(),
+        })
+        .at(name, None)
+    }
+
+    #[inline]
+    pub(crate) fn one<T: XmlElement>(&mut self, name: &'static str) -> Result<T, Error> {
+        if self.is(name) {
             self.take().map_err(|e| e.at(name, None))
         } else {
-            Err(Error::invalid(Problem::Missing {
-                found: self.found(),
-            })
-            .at(name, None))
+            Err(self.missing(name))
         }
     }
 
+    #[inline]
     pub(crate) fn opt<T: XmlElement>(&mut self, name: &'static str) -> Result<Option<T>, Error> {
-        if self.peek() == Some(name) {
-            self.one(name).map(Some)
+        if self.is(name) {
+            self.take().map(Some).map_err(|e| e.at(name, None))
         } else if let Some(e) = self.failed() {
             Err(e)
         } else {
@@ -1116,7 +902,7 @@ impl<'p, 'i> Cursor<'p, 'i> {
         max: usize,
     ) -> Result<Vec<T>, Error> {
         let mut v = Vec::new();
-        while self.peek() == Some(name) {
+        while self.is(name) {
             let x = self.take().map_err(|e| e.at(name, Some(v.len() + 1)))?;
             v.push(x);
         }
