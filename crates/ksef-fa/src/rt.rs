@@ -635,7 +635,8 @@ pub(crate) fn check_attrs(node: &Node<'_, '_>, allowed: &[&str]) -> Result<(), E
         return Ok(()); // most elements have none
     }
     for a in Attrs::new(node.tag.attrs) {
-        let (key, _) = a?;
+        let (key, raw) = a?;
+        crate::xml::no_forbidden_chars(raw)?;
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
@@ -683,6 +684,9 @@ pub(crate) fn simple_text<T: XmlValue>(node: Node<'_, '_>) -> Result<T, Error> {
         return T::parse_xml("").map_err(|e| Error::invalid(Problem::Value(e)));
     }
     let r = node.r;
+    if let Some(raw) = r.simple_content() {
+        return T::parse_xml(raw).map_err(|e| Error::invalid(Problem::Value(e)));
+    }
     let mut text: Cow<'_, str> = Cow::Borrowed("");
     loop {
         let piece = match r.next()? {
@@ -784,6 +788,7 @@ impl<'p, 'i> Cursor<'p, 'i> {
         if !matches!(self.next, Next::Taken) {
             return;
         }
+        self.r.skip_ws();
         self.next = loop {
             match self.r.next() {
                 Ok(Tok::Start(tag)) => break Next::Child(tag),

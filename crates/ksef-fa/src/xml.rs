@@ -100,18 +100,28 @@ pub(crate) fn is_xml_ws(s: &str) -> bool {
     s.bytes().all(is_ws)
 }
 
-/// Bytes that end a name in a start tag: whitespace, `/`, `>`, and those that may not appear in
-/// one (`<`, `&`, quotes, `=`), which are errors.
-static NAME_STOP: [bool; 256] = {
+/// Bytes of an XML name: ASCII letters, digits, `_ : - .`, and every byte of a non-ASCII
+/// character (the XML 1.0 name rules exclude a few of those, such as `×`; accepting them here
+/// only lets through names no schema element has).
+static NAME_CHAR: [bool; 256] = {
     let mut t = [false; 256];
-    let stops = b" \t\n\r/><&\"'=";
-    let mut i = 0;
-    while i < stops.len() {
-        t[stops[i] as usize] = true;
-        i += 1;
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c >= 0x80
+            || (c as u8).is_ascii_alphanumeric()
+            || matches!(c as u8, b'_' | b':' | b'-' | b'.');
+        c += 1;
     }
     t
 };
+
+/// Whether `s` is an XML name (see [`NAME_CHAR`]; it may not start with a digit, `-` or `.`).
+fn is_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.first()
+        .is_some_and(|c| !c.is_ascii_digit() && !matches!(c, b'-' | b'.'))
+        && b.iter().all(|&c| NAME_CHAR[usize::from(c)])
+}
 
 /// Position of the prefix separator in a qualified name.
 fn colon(q: &str) -> Option<usize> {
@@ -161,6 +171,42 @@ impl<'i> Reader<'i> {
         }
     }
 
+    /// Skips whitespace before the next token (between child elements: indentation).
+    #[inline]
+    pub(crate) fn skip_ws(&mut self) {
+        let b = self.src.as_bytes();
+        while b.get(self.pos).is_some_and(|&c| is_ws(c)) {
+            self.pos += 1;
+        }
+    }
+
+    /// Fast path for a simple element's content right after its start tag: when `text</name>`
+    /// follows, with nothing in the text to decode, consumes both and returns the text.
+    /// Anything else (references, CDATA, comments, `\r`, `]`) is left to [`Reader::next`].
+    #[inline]
+    pub(crate) fn simple_content(&mut self) -> Option<&'i str> {
+        let src = self.src;
+        let b = src.as_bytes();
+        let p = self.pos;
+        let n = b
+            .get(p..)?
+            .iter()
+            .position(|&c| matches!(c, b'<' | b'&' | b'\r' | b']'))?;
+        let open = *self.open.last()?;
+        let at = p + n;
+        let close = at + 2 + open.len();
+        if b.get(at..at + 2) != Some(b"</".as_slice())
+            || b.get(at + 2..close) != Some(open.as_bytes())
+            || b.get(close) != Some(&b'>')
+        {
+            return None;
+        }
+        self.open.pop();
+        self.pos = close + 1;
+        self.pending_pop = true;
+        src.get(p..at)
+    }
+
     fn markup(&mut self, p: usize) -> Result<Tok<'i>, Error> {
         let src = self.src;
         let b = src.as_bytes();
@@ -169,14 +215,21 @@ impl<'i> Reader<'i> {
             Some(b'?') => {
                 let end = find(src, p + 2, "?>").ok_or_else(|| xml_err("unclosed `<?`"))?;
                 let body = src.get(p + 2..end).unwrap_or_default();
+                no_forbidden_chars(body)?;
                 let target = body
                     .split([' ', '\t', '\n', '\r'])
                     .next()
                     .unwrap_or_default();
                 self.pos = end + 2;
-                if target.is_empty() {
-                    Err(xml_err("a processing instruction without a target"))
+                if !is_name(target) {
+                    Err(xml_err(format!(
+                        "a processing instruction's target `{target}` is not a name"
+                    )))
                 } else if target == "xml" {
+                    if p != 0 {
+                        return Err(xml_err("the XML declaration is not at the start"));
+                    }
+                    check_decl(body.get(3..).unwrap_or_default())?;
                     Ok(Tok::Decl)
                 } else if target.eq_ignore_ascii_case("xml") {
                     Err(xml_err(format!("`<?{target}` is a reserved name")))
@@ -191,6 +244,7 @@ impl<'i> Reader<'i> {
                     if b.get(end + 2) != Some(&b'>') {
                         return Err(xml_err("`--` inside a comment"));
                     }
+                    no_forbidden_chars(src.get(p + 4..end).unwrap_or_default())?;
                     self.pos = end + 3;
                     Ok(Tok::Skip)
                 } else if rest.starts_with("[CDATA[") {
@@ -264,19 +318,16 @@ impl<'i> Reader<'i> {
         let stop = loop {
             match b.get(i) {
                 None => return Err(eof_error()),
-                Some(&c) if NAME_STOP[usize::from(c)] => break c,
-                Some(_) => i += 1,
+                Some(&c) if NAME_CHAR[usize::from(c)] => i += 1,
+                Some(&c) => break c,
             }
         };
-        if matches!(stop, b'<' | b'&' | b'"' | b'\'' | b'=') {
+        let name = src.get(from..i).unwrap_or_default();
+        if !(is_ws(stop) || stop == b'/' || stop == b'>') || !is_name(name) {
             return Err(xml_err(format!(
                 "malformed start tag `<{}`",
                 src.get(from..=i).unwrap_or_default()
             )));
-        }
-        let name = src.get(from..i).unwrap_or_default();
-        if name.is_empty() {
-            return Err(xml_err("a start tag without a name"));
         }
         // the attributes: up to the first `>` outside quotes
         let attrs_from = i;
@@ -425,6 +476,9 @@ impl<'i> Attrs<'i> {
             i += 1;
         }
         let key = s.get(key_from..i).unwrap_or_default();
+        if !is_name(key) {
+            return Err(bad());
+        }
         while b.get(i).is_some_and(|&c| is_ws(c)) {
             i += 1;
         }
@@ -465,6 +519,61 @@ impl<'i> Iterator for Attrs<'i> {
                 Some(Err(e))
             }
         }
+    }
+}
+
+/// The pseudo-attributes of the XML declaration: `version`, then optionally `encoding` and
+/// `standalone`, in that order (XML 1.0 §2.8, §4.3.3).
+fn check_decl(body: &str) -> Result<(), Error> {
+    let bad = |why: &str| xml_err(format!("malformed XML declaration: {why}"));
+    let pseudo = Attrs::new(body.trim_end_matches([' ', '\t', '\n', '\r']))
+        .map(|a| a.map_err(|_| bad("not `name=\"value\"` pairs")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut it = pseudo.into_iter().map(Ok::<_, Error>).peekable();
+    match it.next().transpose()? {
+        Some(("version", v))
+            if v.strip_prefix("1.")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit())) => {}
+        _ => return Err(bad("`version=\"1.0\"` must come first")),
+    }
+    if let Some(Ok(("encoding", v))) = it.peek() {
+        let ok = v.bytes().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && v.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(bad("bad encoding name"));
+        }
+        it.next();
+    }
+    if let Some(Ok(("standalone", v))) = it.peek() {
+        if !matches!(*v, "yes" | "no") {
+            return Err(bad("`standalone` is `yes` or `no`"));
+        }
+        it.next();
+    }
+    match it.next().transpose()? {
+        None => Ok(()),
+        Some((k, _)) => Err(bad(&format!("unexpected `{k}`"))),
+    }
+}
+
+/// Refuses characters XML 1.0 does not allow in markup the parser skips (comments, processing
+/// instructions, attributes it does not read); values it keeps are checked by their types.
+pub(crate) fn no_forbidden_chars(s: &str) -> Result<(), Error> {
+    // bytes, not chars: C0 controls are single bytes, U+FFFE/U+FFFF are EF BF BE/BF
+    let b = s.as_bytes();
+    let bad = b.iter().enumerate().any(|(i, &c)| {
+        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+            || (c == 0xEF
+                && b.get(i + 1) == Some(&0xBF)
+                && matches!(b.get(i + 2), Some(0xBE | 0xBF)))
+    });
+    match s.chars().find(|&c| bad && !is_xml_char(c)) {
+        None => Ok(()),
+        Some(c) => Err(xml_err(format!(
+            "U+{:04X} is not a character XML 1.0 allows",
+            c as u32
+        ))),
     }
 }
 
@@ -519,6 +628,9 @@ fn reference(s: &str) -> Result<(char, usize), Error> {
 /// Decodes raw character data: references resolved, line ends (`\r\n`, `\r`) normalised to
 /// `\n`. Borrows when there is nothing to decode (the common case).
 pub(crate) fn text(raw: &str) -> Result<Cow<'_, str>, Error> {
+    if raw.as_bytes().windows(3).any(|w| w == b"]]>") {
+        return Err(xml_err("`]]>` in text (write `]]&gt;`)"));
+    }
     decode(raw, false)
 }
 
@@ -633,6 +745,10 @@ mod tests {
             "<a b:c:d='1' xmlns:b='u'/>",
             "<a<b/>",
             "<?XML x?><a/>",
+            "<a><!-- \u{1} --></a>",
+            "<a><?p \u{fffe}?></a>",
+            "<1a/>",
+            "<?xml version='1.0'?><a/><?xml version='1.0'?>",
         ] {
             let r = toks(bad);
             let ok = r.is_ok();
@@ -667,7 +783,9 @@ mod tests {
         assert_eq!(text("a&lt;b&#x41;&#66;\r\nc\rd").unwrap(), "a<bAB\nc\nd");
         assert!(matches!(text("plain").unwrap(), Cow::Borrowed(_)));
         assert_eq!(attr_value("a\tb\r\nc&#10;").unwrap(), "a b c\n");
-        for bad in ["&x;", "&#1;", "&#xD800;", "&", "&#;", "&#x;", "&#12a;"] {
+        for bad in [
+            "]]>", "&x;", "&#1;", "&#xD800;", "&", "&#;", "&#x;", "&#12a;",
+        ] {
             assert!(text(bad).is_err(), "{bad}");
         }
         assert_eq!(cdata("a\r\nb\rc"), "a\nb\nc");
