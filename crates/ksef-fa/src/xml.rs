@@ -59,6 +59,16 @@ pub(crate) enum Tok<'i> {
     Eof,
 }
 
+/// What unprefixed element names resolve to.
+#[derive(Clone, Copy)]
+enum DefaultNs {
+    Fa,
+    /// No namespace (never declared, or `xmlns=""`).
+    None,
+    /// Another namespace: looked up in the bindings.
+    Other,
+}
+
 struct Binding {
     /// Depth of the element that declared it.
     depth: usize,
@@ -77,6 +87,9 @@ pub(crate) struct Reader<'i> {
     open: Vec<&'i str>,
     /// In-scope declarations, innermost last.
     bindings: Vec<Binding>,
+    /// The namespace of unprefixed element names, kept up to date as bindings come and go
+    /// (almost every element is unprefixed: this saves a search per start tag).
+    default_ns: DefaultNs,
     /// Bindings deeper than `open.len()` are dropped before the next token (after an end tag
     /// or an empty-element tag, whose attributes may still be resolved until then).
     pending_pop: bool,
@@ -115,6 +128,17 @@ static NAME_CHAR: [bool; 256] = {
     t
 };
 
+/// Bytes that end the fast path of simple content: markup, references, `\r` (line ends to
+/// normalise) and `]` (`]]>` is not allowed in text).
+static TEXT_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'<' as usize] = true;
+    t[b'&' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
+
 /// Whether `s` is an XML name (see [`NAME_CHAR`]; it may not start with a digit, `-` or `.`).
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
@@ -140,6 +164,7 @@ impl<'i> Reader<'i> {
             pos: 0,
             open: Vec::with_capacity(16),
             bindings: Vec::with_capacity(4),
+            default_ns: DefaultNs::None,
             pending_pop: false,
         }
     }
@@ -149,8 +174,12 @@ impl<'i> Reader<'i> {
         if self.pending_pop {
             self.pending_pop = false;
             let depth = self.open.len();
+            let before = self.bindings.len();
             while self.bindings.last().is_some_and(|b| b.depth > depth) {
                 self.bindings.pop();
+            }
+            if self.bindings.len() != before {
+                self.update_default();
             }
         }
         let b = self.src.as_bytes();
@@ -191,7 +220,7 @@ impl<'i> Reader<'i> {
         let n = b
             .get(p..)?
             .iter()
-            .position(|&c| matches!(c, b'<' | b'&' | b'\r' | b']'))?;
+            .position(|&c| TEXT_STOP[usize::from(c)])?;
         let open = *self.open.last()?;
         let at = p + n;
         let close = at + 2 + open.len();
@@ -323,7 +352,12 @@ impl<'i> Reader<'i> {
             }
         };
         let name = src.get(from..i).unwrap_or_default();
-        if !(is_ws(stop) || stop == b'/' || stop == b'>') || !is_name(name) {
+        // every byte is a name byte already: only the first one's rule is left to check
+        let starts_well = name
+            .as_bytes()
+            .first()
+            .is_some_and(|c| !c.is_ascii_digit() && !matches!(c, b'-' | b'.'));
+        if !(is_ws(stop) || stop == b'/' || stop == b'>') || !starts_well {
             return Err(xml_err(format!(
                 "malformed start tag `<{}`",
                 src.get(from..=i).unwrap_or_default()
@@ -367,17 +401,17 @@ impl<'i> Reader<'i> {
         }
         if attrs.len() > 5 && attrs.contains("xmlns") {
             self.declare(attrs, depth)?;
+            self.update_default();
         }
-        let (prefix, local) = match colon(name) {
+        let sep = colon(name);
+        let (prefix, local) = match sep {
             None => ("", name),
             Some(c) => (
                 name.get(..c).unwrap_or_default(),
                 name.get(c + 1..).unwrap_or_default(),
             ),
         };
-        if local.is_empty()
-            || (colon(name).is_some() && (prefix.is_empty() || colon(local).is_some()))
-        {
+        if local.is_empty() || (sep.is_some() && (prefix.is_empty() || colon(local).is_some())) {
             return Err(xml_err(format!(
                 "`{name}` is not a namespace-well-formed name"
             )));
@@ -415,7 +449,22 @@ impl<'i> Reader<'i> {
         Ok(())
     }
 
+    fn update_default(&mut self) {
+        self.default_ns = match self.bindings.iter().rev().find(|b| b.prefix.is_empty()) {
+            Some(b) if b.fa => DefaultNs::Fa,
+            Some(b) if !b.uri.is_empty() => DefaultNs::Other,
+            _ => DefaultNs::None,
+        };
+    }
+
     fn lookup(&self, prefix: &str) -> Result<Ns, Error> {
+        if prefix.is_empty() {
+            match self.default_ns {
+                DefaultNs::Fa => return Ok(Ns::Fa),
+                DefaultNs::None => return Ok(Ns::None),
+                DefaultNs::Other => {}
+            }
+        }
         match self.bindings.iter().rev().find(|b| &*b.prefix == prefix) {
             Some(b) if b.fa => Ok(Ns::Fa),
             Some(b) if b.uri.is_empty() => Ok(Ns::None),
