@@ -50,15 +50,17 @@ const MAX_INVOICE_SIZE: u64 = 3_000_000;
 const MAX_PLAIN_INVOICE_SIZE: usize = 1_000_000;
 
 /// One declared part and, once uploaded, its bytes.
-#[derive(Debug, Clone)]
+/// `data` is stored beside the session (persist.rs), not in its JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct BatchPartData {
     pub size: u64,
     pub hash: [u8; 32],
+    #[serde(skip)]
     pub data: Option<axum::body::Bytes>,
 }
 
 /// What a batch session declared at open, and the parts uploaded so far.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct BatchData {
     pub file_size: u64,
     pub file_hash: [u8; 32],

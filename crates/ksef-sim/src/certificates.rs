@@ -47,14 +47,14 @@ pub(crate) struct Ca {
 
 /// The subject attributes of the certificate an authentication was signed with (keyed by the
 /// authentication's document hash), for `GET /certificates/enrollments/data`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AuthCertificateData {
     /// (dotted OID, value) in certificate order.
     pub attributes: Vec<(String, String)>,
 }
 
 /// An enrollment (`EH` reference).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Enrollment {
     pub reference: String,
     pub subject: Ident,
@@ -63,12 +63,13 @@ pub(crate) struct Enrollment {
     pub serial: Option<String>,
     pub name: String,
     pub kind: String,
+    #[serde(with = "crate::persist::b64")]
     pub csr_der: Vec<u8>,
     pub valid_from: Option<OffsetDateTime>,
 }
 
 /// An issued KSeF certificate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct IssuedCertificate {
     pub serial: String,
     pub name: String,
@@ -76,6 +77,7 @@ pub(crate) struct IssuedCertificate {
     pub kind: String,
     pub common_name: String,
     pub subject: Ident,
+    #[serde(with = "crate::persist::b64")]
     pub der: Vec<u8>,
     /// Base64 SHA-256 of the SubjectPublicKeyInfo (one key, one subject).
     pub spki_hash: String,
@@ -99,7 +101,7 @@ impl IssuedCertificate {
 }
 
 /// A registered Peppol service provider.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PeppolProvider {
     pub id: String,
     pub name: String,
@@ -107,7 +109,7 @@ pub(crate) struct PeppolProvider {
 }
 
 /// Effective session limits of a context (`/limits/context`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SessionLimits {
     pub max_invoice_mb: i64,
     pub max_invoice_with_attachment_mb: i64,
@@ -133,19 +135,39 @@ impl SessionLimits {
 }
 
 /// This area's state (one field of [`State`]).
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CertState {
+    #[serde(with = "crate::persist::ca")]
     ca: Option<Arc<Ca>>,
     pub auth_certificates: HashMap<String, AuthCertificateData>,
     pub enrollments: Vec<Enrollment>,
     pub certificates: Vec<IssuedCertificate>,
     /// Subject → (maxEnrollments, maxCertificates) set by `/testdata/limits/subject/certificate`.
+    #[serde(with = "crate::persist::map_vec")]
     pub subject_limits: HashMap<Ident, (Option<i64>, Option<i64>)>,
     /// Context → (online, batch) session limits set by `/testdata/limits/context/session`.
+    #[serde(with = "crate::persist::map_vec")]
     pub session_limits: HashMap<Ident, (SessionLimits, SessionLimits)>,
     /// Context → group → (per second, per minute, per hour) set by `/testdata/rate-limits`.
+    #[serde(with = "crate::persist::map_vec")]
     pub rate_limits: HashMap<Ident, HashMap<String, (u32, u32, u32)>>,
     pub peppol: Vec<PeppolProvider>,
+}
+
+impl Ca {
+    /// (PKCS#8 key DER, certificate DER), for the state directory.
+    pub(crate) fn to_der_pair(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let key = self.key.to_pkcs8_der().ok()?;
+        Some((key.to_vec(), self.cert.der().to_vec()))
+    }
+
+    /// The CA read back from the state directory.
+    pub(crate) fn from_der_pair(key: &[u8], cert: &[u8]) -> Result<Self, String> {
+        Ok(Ca {
+            key: PrivateKey::from_der(key, None).map_err(|e| e.to_string())?,
+            cert: Certificate::from_der(cert).map_err(|e| e.to_string())?,
+        })
+    }
 }
 
 impl CertState {

@@ -35,11 +35,12 @@ pub(crate) const MAX_PER_INVOICE: usize = 132;
 const MAX_QUERY_WINDOW: Duration = Duration::days(100);
 
 /// This area's state (one field of [`State`]).
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CollectiveState {
     ids: Vec<Collective>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Collective {
     number: String,
     seller_nip: String,
@@ -48,7 +49,7 @@ struct Collective {
     invoices: Vec<Entry>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Entry {
     ksef: String,
     payment: Option<(f64, String)>,

@@ -24,6 +24,16 @@ impl IdRng {
         }))
     }
 
+    /// The generator's position (persisted under `--state-dir` so ids are never reused).
+    pub fn position(&self) -> u64 {
+        self.0
+    }
+
+    /// A generator continuing from `position`.
+    pub fn at(position: u64) -> Self {
+        IdRng(position)
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

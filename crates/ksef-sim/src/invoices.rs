@@ -60,15 +60,18 @@ impl Default for RetrievalLimits {
 }
 
 /// This area's state (one field of [`State`]).
-#[derive(Default)]
+/// Persisted without `meta` (a cache) and without part bytes (stored beside it, persist.rs).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RetrievalState {
     /// KSeF number → metadata read from the invoice XML (computed once).
+    #[serde(skip)]
     meta: HashMap<String, Arc<InvoiceMeta>>,
     exports: HashMap<String, Export>,
     /// Presigned part token → (export reference, part index).
     part_tokens: HashMap<String, (String, usize)>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Export {
     context: Ident,
     created: OffsetDateTime,
@@ -79,14 +82,17 @@ struct Export {
     package: Option<Package>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct ExportJob {
     filters: InvoiceQueryFilters,
     range: Range,
+    #[serde(with = "crate::persist::session_key_required")]
     key: SessionKey,
     only_metadata: bool,
     tar_gz: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Package {
     invoice_count: usize,
     size: u64,
@@ -98,14 +104,40 @@ struct Package {
     parts: Vec<Part>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Part {
     name: String,
     plain_size: u64,
     plain_hash: String,
+    #[serde(skip)]
     data: Arc<Vec<u8>>,
     encrypted_hash: String,
     token: String,
     url_until: OffsetDateTime,
+}
+
+impl RetrievalState {
+    /// The bytes of every built export part, by part token (persist.rs stores them beside the
+    /// area's JSON).
+    pub(crate) fn part_data(&self) -> impl Iterator<Item = (&str, &Arc<Vec<u8>>)> {
+        self.exports
+            .values()
+            .filter_map(|e| e.package.as_ref())
+            .flat_map(|p| p.parts.iter().map(|part| (part.token.as_str(), &part.data)))
+    }
+
+    /// Puts back the bytes of the part with `token` (loading a state dir).
+    pub(crate) fn restore_part_data(&mut self, token: &str, data: Vec<u8>) {
+        let part = self
+            .exports
+            .values_mut()
+            .filter_map(|e| e.package.as_mut())
+            .flat_map(|p| p.parts.iter_mut())
+            .find(|part| part.token == token);
+        if let Some(part) = part {
+            part.data = Arc::new(data);
+        }
+    }
 }
 
 /// Handles this area's operations; `None` for any other operation (the dispatcher then tries the
@@ -255,7 +287,7 @@ pub(crate) fn visible_to(meta: &InvoiceMeta, ctx: &Ident) -> bool {
 // Filters
 
 /// The validated date range of a filter set.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Range {
     from: OffsetDateTime,
     to: OffsetDateTime,

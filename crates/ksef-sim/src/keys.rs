@@ -80,6 +80,13 @@ impl KeySlot {
     }
 }
 
+impl KeySlot {
+    /// Whether the current key is a rotated one (not the built-in fixture).
+    pub fn is_rotated(&self) -> bool {
+        self.current.load(Ordering::Acquire) > 0
+    }
+}
+
 impl Deref for KeySlot {
     type Target = PublishedKey;
 
@@ -271,6 +278,19 @@ impl SimKeys {
             upo_signer: InMemorySigner::new(upo_key, upo_cert)
                 .map_err(|e| KeyLoadError("upo", e.to_string()))?,
         })
+    }
+
+    /// Publishes a rotated key read back from a state directory (`usage` as stored).
+    pub fn restore(&self, usage: &str, cert_der: &[u8], key_der: &[u8]) -> Result<(), String> {
+        let cert = Certificate::from_der(cert_der).map_err(|e| e.to_string())?;
+        let key = PrivateKey::from_der(key_der, None).map_err(|e| e.to_string())?;
+        let (slot, name) = match usage {
+            "KsefTokenEncryption" => (&self.token, "KsefTokenEncryption"),
+            "SymmetricKeyEncryption" => (&self.symmetric, "SymmetricKeyEncryption"),
+            other => return Err(format!("unknown key usage {other}")),
+        };
+        let key = published(name, cert, key).map_err(|e| e.to_string())?;
+        slot.publish(key).map_err(|e| e.to_string())
     }
 
     /// The `PublicKeyCertificate` list.

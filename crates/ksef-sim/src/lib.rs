@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod misc;
 mod permissions;
+mod persist;
 mod server;
 mod sessions;
 mod state;
@@ -25,5 +26,6 @@ mod upo;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::{KeyRotationError, KeyUsage, MAX_ROTATIONS};
+pub use persist::{SCHEMA_VERSION, StateDirError};
 pub use server::{IMPLEMENTED_OPERATIONS, SimError, Simulator, SimulatorBuilder, SimulatorHandle};
 pub use tls::TlsError;

@@ -35,7 +35,7 @@ const OWNER_PERMISSIONS: &[&str] = &[
 ];
 
 /// What kind of grant a [`Grant`] is (which endpoint made it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Kind {
     /// `/testdata/permissions` (ZAW-FA).
     #[default]
@@ -58,7 +58,7 @@ pub(crate) enum Kind {
 }
 
 /// Everything a grant carries beyond `(context, subject, permission)`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct GrantMeta {
     /// The permission id (36 characters), used by queries and revokes.
     pub id: String,
@@ -82,7 +82,8 @@ pub(crate) struct GrantMeta {
 }
 
 /// A role of an entity (from `/testdata/subject` and `/testdata/person`).
-#[derive(Debug, Clone)]
+/// Read back through `persist::RoleRepr` (the role name is a `&'static str`).
+#[derive(Debug, Clone, serde::Serialize)]
 pub(crate) struct Role {
     pub nip: String,
     pub role: &'static str,
@@ -92,7 +93,7 @@ pub(crate) struct Role {
 }
 
 /// A permission operation (`EG` reference).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Operation {
     pub context: Ident,
     pub created: OffsetDateTime,
@@ -100,7 +101,7 @@ pub(crate) struct Operation {
 }
 
 /// This area's state (one field of [`State`]).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PermState {
     pub operations: HashMap<String, Operation>,
     pub roles: Vec<Role>,

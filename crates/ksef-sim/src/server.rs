@@ -135,6 +135,9 @@ pub enum SimError {
     /// The TLS certificate or configuration could not be made (`tls()`).
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// The state directory could not be opened or read (`state_dir()`).
+    #[error(transparent)]
+    StateDir(#[from] crate::persist::StateDirError),
 }
 
 /// Timing knobs (all durations are measured on the simulator's [`Clock`]).
@@ -161,6 +164,8 @@ pub(crate) struct Inner {
     pub limiter: Option<Mutex<crate::limits::RateLimiter>>,
     /// Injected faults (faults.rs).
     pub faults: crate::faults::FaultInjector,
+    /// The state directory's database (`None`: state in memory only).
+    pub persist: Option<crate::persist::Persist>,
 }
 
 impl Inner {
@@ -192,6 +197,7 @@ impl Simulator {
             faults: crate::faults::FaultPlan::default(),
             tls: false,
             retrieval: crate::invoices::RetrievalLimits::default(),
+            state_dir: None,
         }
     }
 }
@@ -207,6 +213,7 @@ pub struct SimulatorBuilder {
     faults: crate::faults::FaultPlan,
     tls: bool,
     retrieval: crate::invoices::RetrievalLimits,
+    state_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SimulatorBuilder {
@@ -217,6 +224,7 @@ impl std::fmt::Debug for SimulatorBuilder {
             .field("public_url", &self.public_url)
             .field("body_limit", &self.body_limit)
             .field("rate_limits", &self.rate_limits)
+            .field("state_dir", &self.state_dir)
             .finish_non_exhaustive()
     }
 }
@@ -289,6 +297,15 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Keeps the state in an SQLite database in `dir` (created if missing) instead of memory
+    /// only: keys, subjects, permissions, tokens, sessions, invoices with their UPOs, exports and
+    /// certificates survive a restart, and every change a response acknowledges is committed
+    /// before the response is sent. See the crate README, "Persistence".
+    pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
     /// Binds and starts serving in the background on the current Tokio runtime.
     pub async fn start(self) -> Result<SimulatorHandle, SimError> {
         let listener = tokio::net::TcpListener::bind(self.bind)
@@ -326,9 +343,33 @@ impl SimulatorBuilder {
         if getrandom::fill(&mut secret).is_err() {
             crate::ids::IdRng::new(self.seed).fill(&mut secret);
         }
+        let keys = SimKeys::builtin()?;
+        let (state, persist, new_secret) = match &self.state_dir {
+            None => (State::new(self.seed), None, false),
+            Some(dir) => {
+                let (persist, loaded) = crate::persist::open(dir, self.seed, self.clock.now())?;
+                for (usage, cert, key) in &loaded.keys {
+                    keys.restore(usage, cert, key).map_err(|message| {
+                        crate::persist::StateDirError::Corrupt {
+                            path: dir.join(crate::persist::DB_FILE),
+                            what: format!("key {usage}"),
+                            message,
+                        }
+                    })?;
+                }
+                let new_secret = match loaded.jwt_secret {
+                    Some(s) => {
+                        secret = s;
+                        false
+                    }
+                    None => true,
+                };
+                (loaded.state, Some(persist), new_secret)
+            }
+        };
         let inner = Arc::new(Inner {
-            state: Mutex::new(State::new(self.seed)),
-            keys: SimKeys::builtin()?,
+            state: Mutex::new(state),
+            keys,
             clock: self.clock,
             config: Config {
                 body_limit: self.body_limit,
@@ -343,7 +384,38 @@ impl SimulatorBuilder {
                 .rate_limits
                 .then(|| Mutex::new(crate::limits::RateLimiter::default())),
             faults: crate::faults::FaultInjector::new(self.faults),
+            persist,
         });
+        if let Some(p) = &inner.persist {
+            let store = |message: String| crate::persist::StateDirError::Database {
+                path: self
+                    .state_dir
+                    .clone()
+                    .unwrap_or_default()
+                    .join(crate::persist::DB_FILE),
+                message,
+            };
+            if new_secret {
+                p.store_secret(&inner.jwt_secret).await.map_err(store)?;
+            }
+            p.prime(&inner.state(), &inner.keys);
+            crate::persist::resume(&inner);
+            p.flush(&inner).await.map_err(store)?;
+            // Asynchronous processing (invoice verification, session UPOs, exports) changes the
+            // state between requests: persist it on a short tick too.
+            let weak = Arc::downgrade(&inner);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    let Some(inner) = weak.upgrade() else { break };
+                    if let Some(p) = &inner.persist
+                        && (p.is_closed() || p.flush(&inner).await.is_err())
+                    {
+                        break;
+                    }
+                }
+            });
+        }
         let app = axum::Router::new()
             .fallback(dispatch)
             .with_state(inner.clone());
@@ -440,6 +512,12 @@ impl SimulatorHandle {
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        if let Some(p) = &self.inner.persist {
+            // What background work changed since the last request; then this handle's
+            // database is closed to writes (a new simulator may open the same directory).
+            let _ = p.flush(&self.inner).await;
+            p.close();
         }
     }
 }
@@ -584,8 +662,30 @@ async fn dispatch(
     ConnectInfo(conn): ConnectInfo<crate::tls::Conn>,
     request: Request,
 ) -> Response {
+    let response = dispatch_request(&inner, conn, request).await;
+    // Under --state-dir nothing is answered before what it changed is committed.
+    if let Some(p) = &inner.persist
+        && let Err(e) = p.flush(&inner).await
+    {
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/json",
+            &serde_json::json!({"exception": {"exceptionDetailList": [{
+                "exceptionCode": 0,
+                "exceptionDescription": format!("The simulator could not store its state: {e}"),
+            }]}}),
+        );
+    }
+    response
+}
+
+async fn dispatch_request(
+    inner: &Arc<Inner>,
+    conn: crate::tls::Conn,
+    request: Request,
+) -> Response {
     if request.uri().path().starts_with("/__sim/") {
-        return crate::faults::admin(&inner, request).await;
+        return crate::faults::admin(inner, request).await;
     }
     let peer = conn.peer;
     let injection = inner.faults.decide(
@@ -609,7 +709,7 @@ async fn dispatch(
     {
         return r;
     }
-    let result = handle(&inner, parts, body, peer.ip(), now, &path).await;
+    let result = handle(inner, parts, body, peer.ip(), now, &path).await;
     let mut response = match result {
         Ok(r) => r,
         Err(e) => e.render(problem, &path, now, &trace),

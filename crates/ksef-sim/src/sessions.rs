@@ -204,7 +204,8 @@ pub(crate) fn send_invoice(inner: &Arc<Inner>, req: &Req) -> Result<Response, Ap
         acquisition: None,
         permanent_storage: None,
         offline: body.offline_mode.unwrap_or(false),
-        xml: None,
+        // Kept from receipt so that a restart under `--state-dir` can finish processing.
+        xml: plain.clone(),
         upo: None,
         upo_token: None,
         file_name: None,

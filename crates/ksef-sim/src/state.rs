@@ -14,7 +14,7 @@ use crate::ids::IdRng;
 pub(crate) type Ident = (String, String);
 
 /// A status object `{code, description, details?}`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Status {
     pub code: i32,
     pub description: String,
@@ -45,7 +45,7 @@ impl Status {
 }
 
 /// An issued challenge.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Challenge {
     pub created: OffsetDateTime,
     pub timestamp_ms: i64,
@@ -53,7 +53,7 @@ pub(crate) struct Challenge {
 }
 
 /// How the subject authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AuthMethod {
     QualifiedSeal,
     QualifiedSignature,
@@ -86,7 +86,7 @@ impl AuthMethod {
 }
 
 /// An authentication operation (`AU` reference) and the tokens issued from it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct AuthOp {
     pub reference: String,
     pub started: OffsetDateTime,
@@ -109,7 +109,7 @@ pub(crate) struct AuthOp {
 }
 
 /// A KSeF token (only its hash is kept).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct KsefToken {
     pub reference: String,
     pub secret_hash: String,
@@ -124,7 +124,7 @@ pub(crate) struct KsefToken {
 }
 
 /// A person created by `/testdata/person`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Person {
     pub nip: String,
     pub pesel: String,
@@ -134,7 +134,7 @@ pub(crate) struct Person {
 }
 
 /// A subject created by `/testdata/subject`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Subject {
     pub nip: String,
     #[allow(dead_code)] // subject roles are a later slice
@@ -143,7 +143,7 @@ pub(crate) struct Subject {
 }
 
 /// One granted permission.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Grant {
     pub context: Ident,
     pub subject: Ident,
@@ -153,7 +153,8 @@ pub(crate) struct Grant {
 }
 
 /// An invoice sent in a session.
-#[derive(Debug, Clone)]
+/// `xml` and `upo` are stored beside the record (persist.rs), not in its JSON.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Invoice {
     pub ordinal: u32,
     pub reference: String,
@@ -168,9 +169,12 @@ pub(crate) struct Invoice {
     pub acquisition: Option<OffsetDateTime>,
     pub permanent_storage: Option<OffsetDateTime>,
     pub offline: bool,
-    /// The accepted plaintext XML.
+    /// The decrypted XML (kept from receipt, so that a restart under `--state-dir` can finish
+    /// processing an acknowledged invoice; served only once accepted).
+    #[serde(skip)]
     pub xml: Option<Vec<u8>>,
     /// The signed invoice UPO.
+    #[serde(skip)]
     pub upo: Option<Vec<u8>>,
     /// Download token of the invoice UPO.
     pub upo_token: Option<String>,
@@ -179,18 +183,23 @@ pub(crate) struct Invoice {
 }
 
 /// One page of a session UPO.
-#[derive(Debug, Clone)]
+/// `xml` is stored beside the record (persist.rs).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UpoPage {
     pub reference: String,
+    #[serde(skip)]
     pub xml: Vec<u8>,
     pub token: String,
 }
 
-/// An online or batch session.
+/// An online or batch session. `invoices` and `upo_pages` are stored as rows of their own
+/// (persist.rs), not in the session's JSON.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Session {
     pub reference: String,
     pub form: FormCode,
     /// `None` when the wrapped key did not unwrap (session status 415).
+    #[serde(with = "crate::persist::session_key")]
     pub key: Option<SessionKey>,
     pub status: Status,
     pub created: OffsetDateTime,
@@ -200,14 +209,16 @@ pub(crate) struct Session {
     pub context: Ident,
     /// Who opened the session.
     pub subject: Ident,
+    #[serde(skip)]
     pub invoices: Vec<Invoice>,
+    #[serde(skip)]
     pub upo_pages: Vec<UpoPage>,
     /// `Some` for a batch session: the declared archive and its uploaded parts.
     pub batch: Option<crate::batch::BatchData>,
 }
 
 /// Where a presigned download URL points.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Download {
     InvoiceUpo { session: String, ordinal: u32 },
     SessionUpo { session: String, page: usize },

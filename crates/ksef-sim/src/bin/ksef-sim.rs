@@ -1,5 +1,6 @@
-//! `ksef-sim --bind ADDR [--seed N] [--public-url URL] [--tls [--tls-cert-out FILE]]
-//! [--faults PLAN.json] [--no-rate-limits]`: runs the simulator until Ctrl-C.
+//! `ksef-sim --bind ADDR [--state-dir DIR] [--seed N] [--public-url URL] [--tls
+//! [--tls-cert-out FILE]] [--faults PLAN.json] [--no-rate-limits]`: runs the simulator until
+//! Ctrl-C.
 
 // A command-line tool reports on stdout/stderr by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -7,8 +8,9 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: ksef-sim [--bind ADDR] [--seed N] [--public-url URL] [--tls [--tls-cert-out FILE]] [--faults PLAN.json] [--no-rate-limits]\n  \
+const USAGE: &str = "usage: ksef-sim [--bind ADDR] [--state-dir DIR] [--seed N] [--public-url URL] [--tls [--tls-cert-out FILE]] [--faults PLAN.json] [--no-rate-limits]\n  \
 --bind ADDR          listen address (default 127.0.0.1:8787)\n  \
+--state-dir DIR      keep the state in DIR/ksef-sim.sqlite3 across restarts (default: memory)\n  \
 --seed N             seed reference and KSeF numbers (reproducible runs)\n  \
 --public-url URL     scheme and host written into presigned URLs and UPO links\n  \
 --tls                serve HTTPS with a self-signed certificate generated at start\n  \
@@ -49,6 +51,7 @@ fn parse() -> Result<(ksef_sim::SimulatorBuilder, Extra), String> {
                 }
                 builder = builder.public_url(v);
             }
+            "--state-dir" => builder = builder.state_dir(value("--state-dir")?),
             "--no-rate-limits" => builder = builder.rate_limits(false),
             "--tls" => builder = builder.tls(),
             "--tls-cert-out" => extra.tls_cert_out = Some(value("--tls-cert-out")?),

@@ -591,12 +591,19 @@ pub fn validate(spec: &Value, schema: &Value, v: &Value, at: &str, errors: &mut 
 }
 
 /// A simulator on 127.0.0.1:0 with rate limits off (tests hammer endpoints) and a client for it.
+/// With `KSEF_SIM_TEST_STATE_DIR=1` every such simulator keeps its state in a fresh temporary
+/// state directory (the whole suite then runs through persistence).
 pub async fn start() -> (ksef_sim::SimulatorHandle, Api) {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
+    let mut builder = ksef_sim::Simulator::builder().rate_limits(false);
+    if std::env::var("KSEF_SIM_TEST_STATE_DIR").is_ok_and(|v| v == "1") {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        builder = builder.state_dir(std::env::temp_dir().join(format!(
+            "ksef-sim-suite-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        )));
+    }
+    let sim = builder.start().await.unwrap();
     let api = Api::new(sim.base_url());
     (sim, api)
 }
