@@ -569,12 +569,10 @@ def emit_simple(name, f, doc, xsd, out):
             out.append(f"    /// Maximum length in characters.\n    pub const MAX_LEN: usize = {f['maxLength']};\n")
         out.append("    /// Normalises whitespace as the schema does, then checks the schema's restrictions.\n")
         out.append("    pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {\n")
-        out.append(f"        let v = rt::ws_owned(value.into(), rt::Ws::{f['ws']});\n")
-        out.append("        rt::check_chars(&v)?;\n")
         mn = f.get("minLength")
         mx = f.get("maxLength")
-        if mn is not None or mx is not None:
-            out.append(f"        rt::check_len(&v, {mn or 0}, {mx if mx is not None else 'usize::MAX'})?;\n")
+        # whitespace, characters and length in one call (one pass for the usual plain value)
+        out.append(f"        let v = rt::text_value(value.into(), rt::Ws::{f['ws']}, {mn or 0}, {mx if mx is not None else 'usize::MAX'})?;\n")
         for i, p in enumerate(pats):
             out.append(f"        {name.upper()}_RE{i}.check(&v)?;\n")
         out.append("        Ok(Self(v))\n    }\n")

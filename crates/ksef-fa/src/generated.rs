@@ -24,9 +24,7 @@ impl Bdo {
     pub const MAX_LEN: usize = 9;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 9)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 9)?;
         Ok(Self(v))
     }
     /// The value.
@@ -97,9 +95,7 @@ impl IdNabywcy {
     pub const MAX_LEN: usize = 32;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 32)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 32)?;
         Ok(Self(v))
     }
     /// The value.
@@ -122,9 +118,7 @@ impl IpKsef {
     pub const MAX_LEN: usize = 13;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 13)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 13)?;
         IPKSEF_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -206,9 +200,7 @@ impl LinkDoPlatnosci {
     pub const MAX_LEN: usize = 512;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 512)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 512)?;
         LINKDOPLATNOSCI_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -231,9 +223,7 @@ impl NrId {
     pub const MAX_LEN: usize = 50;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Replace);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 50)?;
+        let v = rt::text_value(value.into(), rt::Ws::Replace, 1, 50)?;
         Ok(Self(v))
     }
     /// The value.
@@ -252,8 +242,7 @@ static SWIFTTYPE_RE0: rt::Pattern = rt::Pattern::new("[A-Z]{6}[A-Z0-9]{2}([A-Z0-
 impl SwiftType {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 0, usize::MAX)?;
         SWIFTTYPE_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -277,9 +266,7 @@ impl TAdresEmail {
     pub const MAX_LEN: usize = 255;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 3, 255)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 3, 255)?;
         TADRESEMAIL_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -425,9 +412,7 @@ impl TGln {
     pub const MAX_LEN: usize = 13;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 13)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 13)?;
         Ok(Self(v))
     }
     /// The value.
@@ -1915,9 +1900,7 @@ impl TNipIdWew {
     pub const MAX_LEN: usize = 20;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 20)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 20)?;
         TNIPIDWEW_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -1937,8 +1920,7 @@ static TNRKRS_RE0: rt::Pattern = rt::Pattern::new("\\d{10}");
 impl TNrKrs {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 0, usize::MAX)?;
         TNRKRS_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -1958,8 +1940,7 @@ static TNRNIP_RE0: rt::Pattern = rt::Pattern::new("[1-9]((\\d[1-9])|([1-9]\\d))\
 impl TNrNip {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 0, usize::MAX)?;
         TNRNIP_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -1982,9 +1963,7 @@ impl TNrRb {
     pub const MAX_LEN: usize = 34;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 10, 34)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 10, 34)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2003,8 +1982,7 @@ static TNRREGON_RE0: rt::Pattern = rt::Pattern::new("(?:\\d{9})|(?:\\d{14})");
 impl TNrRegon {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 0, usize::MAX)?;
         TNRREGON_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2024,8 +2002,7 @@ static TNRVATUE_RE0: rt::Pattern = rt::Pattern::new("(\\d|[A-Z]|\\+|\\*){1,12}")
 impl TNrVatUe {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 0, usize::MAX)?;
         TNRVATUE_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2045,8 +2022,7 @@ static TNUMERKSEF_RE0: rt::Pattern = rt::Pattern::new("([1-9]((\\d[1-9])|([1-9]\
 impl TNumerKsef {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 0, usize::MAX)?;
         TNUMERKSEF_RE0.check(&v)?;
         Ok(Self(v))
     }
@@ -2069,9 +2045,7 @@ impl TNumerTelefonu {
     pub const MAX_LEN: usize = 16;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 16)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 16)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2570,9 +2544,7 @@ impl TTekstowy {
     pub const MAX_LEN: usize = 3500;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 3500)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 1, 3500)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2687,9 +2659,7 @@ impl TZnakowy {
     pub const MAX_LEN: usize = 256;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 256)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 256)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2711,9 +2681,7 @@ impl TZnakowy2 {
     pub const MAX_LEN: usize = 256;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 0, 256)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 0, 256)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2735,9 +2703,7 @@ impl TZnakowy20 {
     pub const MAX_LEN: usize = 20;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 20)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 20)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2759,9 +2725,7 @@ impl TZnakowy50 {
     pub const MAX_LEN: usize = 50;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 50)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 50)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2783,9 +2747,7 @@ impl TZnakowy512 {
     pub const MAX_LEN: usize = 512;
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Collapse);
-        rt::check_chars(&v)?;
-        rt::check_len(&v, 1, 512)?;
+        let v = rt::text_value(value.into(), rt::Ws::Collapse, 1, 512)?;
         Ok(Self(v))
     }
     /// The value.
@@ -2922,8 +2884,7 @@ pub struct XsdString(String);
 impl XsdString {
     /// Normalises whitespace as the schema does, then checks the schema's restrictions.
     pub fn new(value: impl Into<String>) -> Result<Self, ValueError> {
-        let v = rt::ws_owned(value.into(), rt::Ws::Preserve);
-        rt::check_chars(&v)?;
+        let v = rt::text_value(value.into(), rt::Ws::Preserve, 0, usize::MAX)?;
         Ok(Self(v))
     }
     /// The value.

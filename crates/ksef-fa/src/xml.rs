@@ -416,7 +416,10 @@ impl<'i> Reader<'i> {
                 "`{name}` is not a namespace-well-formed name"
             )));
         }
-        let ns = self.lookup(prefix)?;
+        let ns = match self.default_ns {
+            DefaultNs::Fa if sep.is_none() => Ns::Fa, // the common case, inline
+            _ => self.lookup(prefix)?,
+        };
         Ok(Tok::Start(Tag {
             local,
             attrs,
