@@ -94,7 +94,12 @@ pub(crate) fn normalize_enum(s: &str, ws: Ws) -> Cow<'_, str> {
 }
 
 fn trim_xml(s: &str) -> &str {
-    s.trim_matches([' ', '\t', '\n', '\r'])
+    // bytes: XML whitespace is ASCII, so the cut is on a character boundary
+    let b = s.as_bytes();
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    s.get(start..end).unwrap_or_default()
 }
 
 // ------------------------------------------------------------------ value checks
@@ -334,13 +339,12 @@ impl DecimalSpec {
         for &c in int.iter().chain(frac) {
             m = m * 10 + i128::from(c - b'0');
         }
-        // the normalised value's digits: without the fraction's trailing zeros
+        // the normalised value's digits: without the fraction's trailing zeros and the
+        // leading zeros (counted on the text: no 128-bit divisions)
         let frac_sig = frac.len() - frac.iter().rev().take_while(|&&c| c == b'0').count();
-        let mut sig = m.unsigned_abs();
-        for _ in frac_sig..frac.len() {
-            sig /= 10;
-        }
-        let total = digits(sig);
+        let sig = int.iter().chain(frac.get(..frac_sig).unwrap_or_default());
+        let leading = sig.clone().take_while(|&&c| c == b'0').count();
+        let total = u32::try_from((int.len() + frac_sig - leading).max(1)).ok()?;
         let scale = u32::try_from(frac_sig).ok()?;
         if scale > self.fraction_digits || total > self.total_digits {
             return None;
@@ -1450,6 +1454,32 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn decimal_fast_path_equals_decimal_from_str(v in "-?(0|[1-9][0-9]{0,17})(\\.[0-9]{1,3})?", total in 1u32..20) {
+            let spec = DecimalSpec {
+                total_digits: total,
+                fraction_digits: 2,
+                lex: DecLex::Plain { int_digits: 16, frac_digits: 2 },
+                min: None,
+                max: None,
+            };
+            let general = (|| {
+                let d = Decimal::from_str_exact(&v).map_err(|_| ())?;
+                spec.check(d).map_err(|_| ())
+            })();
+            match spec.parse(&v) {
+                Ok(d) => {
+                    let g = general.unwrap();
+                    proptest::prop_assert_eq!(d, g);
+                    proptest::prop_assert_eq!(d.to_string(), g.to_string());
+                }
+                Err(_) => proptest::prop_assert!(
+                    general.is_err() || v.trim_start_matches('-').split('.').next().unwrap().len() > 16
+                        || v.split('.').nth(1).is_some_and(|f| f.len() > 2)
+                ),
+            }
+        }
+
         #[test]
         fn text_value_equals_the_general_path(v in "[a b\t\n\u{1}é]{0,8}", min in 0usize..4, len in 0usize..6) {
             for ws in [Ws::Preserve, Ws::Replace, Ws::Collapse] {
