@@ -10,10 +10,13 @@
 //! declared namespace is FA(3)'s once, when it is declared.
 //!
 //! Well-formedness it checks: tag and end-tag structure, end tags matching their start tags,
-//! attribute syntax (quoted values, no `<` in them, no duplicates — see [`Attrs`]), comments
-//! (no `--` inside), CDATA sections, processing instructions, references (the five predefined
-//! entities and character references to XML characters; no DTD, so no other entities), one
-//! prefix per name, declared prefixes. The caller refuses DTDs.
+//! names (ASCII name characters; any non-ASCII character is let through), attribute syntax
+//! (quoted values, no `<` in them, no duplicates — see [`Attrs`]), comments (no `--` inside),
+//! CDATA sections, processing instruction targets, the XML declaration (first, `version` then
+//! `encoding` then `standalone`), references (the five predefined entities and character
+//! references to XML characters; no DTD, so no other entities), `]]>` in text, characters XML
+//! forbids in markup it skips, one prefix per name, declared prefixes. The caller refuses DTDs.
+//! `tests/xml_forms.rs` checks all this against roxmltree on mutated invoices.
 
 use std::borrow::Cow;
 
@@ -286,6 +289,7 @@ impl<'i> Reader<'i> {
                     self.pos = end + 3;
                     Ok(Tok::CData(src.get(from..end).unwrap_or_default()))
                 } else if rest.starts_with("DOCTYPE") {
+                    self.pos = p + 9; // past `<!DOCTYPE`: no caller reads on, none may loop
                     Ok(Tok::DocType)
                 } else {
                     Err(xml_err("`<!` starts neither a comment nor a CDATA section"))
