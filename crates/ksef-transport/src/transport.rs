@@ -200,6 +200,7 @@ pub struct TransportBuilder {
     retry: RetryPolicy,
     pacing: bool,
     clock: Option<Arc<dyn Clock>>,
+    extra_roots: Vec<Vec<u8>>,
 }
 
 impl TransportBuilder {
@@ -214,6 +215,7 @@ impl TransportBuilder {
             retry: RetryPolicy::default(),
             pacing,
             clock: None,
+            extra_roots: Vec::new(),
         }
     }
 
@@ -245,6 +247,15 @@ impl TransportBuilder {
     /// The transport still sets its own headers and per-request timeouts.
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
+        self
+    }
+
+    /// Also trusts the certificates of this PEM bundle as TLS roots (beside the system's), e.g.
+    /// a private CA or the self-signed certificate of `ksef sim serve --tls`. Checked when
+    /// [`Self::build`] runs (an error if it holds no certificate); ignored with [`Self::client`],
+    /// whose roots are yours to set.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.extra_roots.push(pem.into());
         self
     }
 
@@ -292,12 +303,28 @@ impl TransportBuilder {
         })?;
         let http = match self.client {
             Some(c) => c,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tcp_keepalive(Duration::from_secs(60))
-                .build()
-                .map_err(|e| Error::from_reqwest(op, e))?,
+            None => {
+                let mut roots = Vec::new();
+                for pem in &self.extra_roots {
+                    let certs = reqwest::Certificate::from_pem_bundle(pem)
+                        .ok()
+                        .filter(|c| !c.is_empty())
+                        .ok_or_else(|| Error::Request {
+                            operation: op,
+                            message: "a root certificate to trust is not a PEM certificate \
+                                      (expected -----BEGIN CERTIFICATE-----)"
+                                .into(),
+                        })?;
+                    roots.extend(certs);
+                }
+                reqwest::Client::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .tcp_keepalive(Duration::from_secs(60))
+                    .tls_certs_merge(roots)
+                    .build()
+                    .map_err(|e| Error::from_reqwest(op, e))?
+            }
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
         let pacer = self.pacing.then(|| Pacer::new(clock.clone()));
@@ -640,6 +667,29 @@ mod tests {
             success_status: 200,
             rate_limit: None,
             retry_class: RetryClass::Idempotent,
+        }
+    }
+
+    #[test]
+    fn extra_root_certificates_must_be_pem_certificates() {
+        let pem = include_str!("../../../fixtures/xades/ksef2-ec-seal.cert.pem");
+        Transport::builder_for_url("https://127.0.0.1:1/v2")
+            .add_root_certificate_pem(pem)
+            .build()
+            .unwrap();
+        for bad in [
+            "",
+            "not a certificate",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ] {
+            let e = Transport::builder_for_url("https://127.0.0.1:1/v2")
+                .add_root_certificate_pem(bad)
+                .build()
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("not a PEM certificate"),
+                "{bad:?}: {e}"
+            );
         }
     }
 

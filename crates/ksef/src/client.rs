@@ -98,6 +98,14 @@ impl KsefClientBuilder {
         self
     }
 
+    /// Also trusts the certificates of this PEM bundle as TLS roots (beside the system's): a
+    /// private CA, or the self-signed certificate `ksef sim serve --tls` writes. Checked by
+    /// [`Self::build`]; ignored with [`Self::http_client`].
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.transport = self.transport.add_root_certificate_pem(pem);
+        self
+    }
+
     /// Appended to the `User-Agent` (your product and version).
     pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
         self.transport = self.transport.user_agent_suffix(suffix);

@@ -152,6 +152,38 @@ impl<'a> Sessions<'a> {
                 .into_value(),
         )
     }
+
+    /// The UPO of an invoice of any session (online or batch), by its KSeF number.
+    pub async fn invoice_upo_by_ksef_number(
+        &self,
+        session: &ReferenceNumber,
+        ksef_number: &KsefNumber,
+    ) -> Result<UpoDocument> {
+        upo_by_ksef_number(self.auth, session, ksef_number).await
+    }
+
+    /// The UPO of an invoice of any session, by the invoice's reference number.
+    pub async fn invoice_upo_by_reference(
+        &self,
+        session: &ReferenceNumber,
+        invoice: &ReferenceNumber,
+    ) -> Result<UpoDocument> {
+        upo_by_reference(self.auth, session, invoice).await
+    }
+
+    /// One page of a processed session's UPO (the pages are listed in [`Self::status`]).
+    pub async fn session_upo_page(
+        &self,
+        session: &ReferenceNumber,
+        page: &ReferenceNumber,
+    ) -> Result<UpoDocument> {
+        let a = self.auth;
+        let doc = a
+            .call(|t| async move { a.client().transport().session_upo(&t, session, page).await })
+            .await?
+            .into_value();
+        UpoDocument::parse(doc)
+    }
 }
 
 pub(crate) fn encryption_info(
