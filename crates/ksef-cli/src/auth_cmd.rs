@@ -116,7 +116,7 @@ async fn login(args: LoginArgs, g: &Global) -> Result<(), CliError> {
     profile::profile_path(&g.profile)?;
     let nip = profile::parse_nip("--nip", &args.nip)?;
     let context = ContextIdentifier::Nip(nip.clone());
-    let client = profile::client(&env)?;
+    let client = profile::client(&env, g)?;
     let password = password(args.key_password_env.as_deref())?;
 
     let (method, auth) = if let (Some(cert), Some(key)) = (&args.cert, &args.key) {

@@ -113,17 +113,12 @@ pub async fn send_batch(args: SendArgs, g: Global) -> Result<(), CliError> {
         let mut session_upos = Vec::new();
         if let Some(dir) = &upo_dir {
             let session = outcome.session.reference_number();
-            let a = &li.auth;
-            let t = a.client().transport();
             for (i, inv) in outcome.invoices.iter().enumerate() {
                 if let Some(Ok(k)) = &inv.outcome {
-                    let doc =
-                        a.call(|tok| async move {
-                            t.invoice_upo_by_ksef_number(&tok, session, k).await
-                        })
+                    let doc = sessions
+                        .invoice_upo_by_ksef_number(session, k)
                         .await
-                        .map_err(sdk("fetching an invoice UPO"))?
-                        .into_value();
+                        .map_err(sdk("fetching an invoice UPO"))?;
                     let path = dir.join(format!("upo-{k}.xml"));
                     write_file(&path, &doc.bytes)?;
                     upos[i] = Some(path);

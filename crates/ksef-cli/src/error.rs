@@ -50,6 +50,12 @@ impl CliError {
         if code == EXIT_AUTH && !message.contains("ksef auth login") {
             message.push_str(" (log in again: ksef auth login)");
         }
+        if let ksef::Error::Transport(ksef::transport::Error::Tls { .. }) = &e {
+            message.push_str(
+                " (a server with a private or self-signed certificate, such as `ksef sim serve \
+                 --tls`: trust it with --ca-cert PEM or KSEF_CA_CERT)",
+            );
+        }
         Self { code, message }
     }
 

@@ -5,6 +5,7 @@
 mod auth_cmd;
 mod batch_cmd;
 mod cert_cmd;
+mod collective_cmd;
 mod demo;
 mod enroll_cmd;
 mod error;
@@ -57,6 +58,10 @@ pub struct Global {
     /// The saved login to use (see `ksef auth login`).
     #[arg(long, global = true, env = "KSEF_PROFILE", default_value = "default")]
     pub profile: String,
+    /// Also trust this PEM certificate (or bundle) for HTTPS: a private CA, or the certificate
+    /// `ksef sim serve --tls` writes.
+    #[arg(long, global = true, env = "KSEF_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -90,6 +95,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: token_cmd::TokenCommand,
+    },
+    /// Collective identifiers (identyfikatory zbiorcze): one number for up to 500 invoices of
+    /// one seller, e.g. to pay them with one transfer.
+    Collective {
+        #[command(subcommand)]
+        command: collective_cmd::CollectiveCommand,
     },
     /// Export invoices as a package (encrypted parts, decrypted and unpacked into a directory).
     Export(export_cmd::ExportArgs),
@@ -152,8 +163,9 @@ enum SimCommand {
         /// Serve HTTPS with a self-signed certificate generated at start.
         #[arg(long)]
         tls: bool,
-        /// With --tls: write the certificate (PEM) here, for clients to trust.
-        #[arg(long, requires = "tls")]
+        /// With --tls: write the certificate (PEM) here, for clients to trust with `--ca-cert`
+        /// (default: ksef-sim-PORT.pem in the temporary directory; the path is printed).
+        #[arg(long, requires = "tls", value_name = "PATH")]
         tls_cert_out: Option<std::path::PathBuf>,
     },
 }
@@ -199,6 +211,9 @@ fn main() -> ExitCode {
             init_logging(g.verbose);
             run_async(enroll_cmd::enroll(args, g))
         }
+        Command::Collective {
+            command: collective_cmd::CollectiveCommand::Validate { id },
+        } => report(collective_cmd::validate(&id, g.json)),
         Command::Cert { command } => report(cert_cmd::run(command, &g)),
         Command::Qr { command } => report(qr_cmd::run(command, &g)),
         command => {
@@ -210,6 +225,7 @@ fn main() -> ExitCode {
                 Command::Status(args) => run_async(send_cmd::status(args, g)),
                 Command::Upo(args) => run_async(send_cmd::upo(args, g)),
                 Command::Token { command } => run_async(token_cmd::run(command, g)),
+                Command::Collective { command } => run_async(collective_cmd::run(command, g)),
                 Command::Export(args) => run_async(export_cmd::export(args, g)),
                 Command::Sync(args) => run_async(sync_cmd::sync(args, g)),
                 Command::Permission { command } => run_async(permission_cmd::run(command, g)),
@@ -311,9 +327,15 @@ async fn serve(
             "cannot start the simulator on {bind}: {e} (is the port in use? try --bind 127.0.0.1:0)"
         ))
     })?;
-    if let (Some(Some(path)), Some(pem)) = (&tls, sim.tls_certificate_pem()) {
-        std::fs::write(path, pem).map_err(|e| CliError::io("write", path, e))?;
-        eprintln!("TLS certificate written to {}", path.display());
+    if let (Some(out), Some(pem)) = (&tls, sim.tls_certificate_pem()) {
+        let path = out.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("ksef-sim-{}.pem", sim.local_addr().port()))
+        });
+        std::fs::write(&path, pem).map_err(|e| CliError::io("write", &path, e))?;
+        eprintln!(
+            "TLS certificate written to {p}; clients trust it with --ca-cert {p} (or KSEF_CA_CERT={p})",
+            p = path.display()
+        );
     }
     eprintln!("ksef-sim listening; API base URL: {}", sim.base_url());
     eprintln!("press Ctrl-C to stop");

@@ -169,12 +169,27 @@ pub fn parse_env(s: &str) -> Result<Environment, CliError> {
         .map_err(|e| CliError::invalid(format!("--env: {e}")))
 }
 
-/// A client for `env`.
-pub fn client(env: &Environment) -> Result<KsefClient, CliError> {
-    KsefClient::builder(env.clone())
-        .user_agent_suffix(concat!("ksef-cli/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(sdk("creating the KSeF client"))
+/// A client for `env`, trusting `--ca-cert` (`KSEF_CA_CERT`) beside the system's roots.
+pub fn client(env: &Environment, global: &crate::Global) -> Result<KsefClient, CliError> {
+    let mut builder = KsefClient::builder(env.clone())
+        .user_agent_suffix(concat!("ksef-cli/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &global.ca_cert {
+        builder = builder.add_root_certificate_pem(read_ca_cert(path)?);
+    }
+    builder.build().map_err(sdk("creating the KSeF client"))
+}
+
+/// Reads `--ca-cert` and checks it holds a PEM certificate (exit code 3 otherwise).
+fn read_ca_cert(path: &Path) -> Result<Vec<u8>, CliError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| CliError::invalid(format!("--ca-cert {}: {e}", path.display())))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(CliError::invalid(format!(
+            "--ca-cert {}: not a PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 /// Parses a NIP given on the command line.
@@ -198,17 +213,18 @@ impl LoggedIn {
     /// given, must name the profile's environment.
     pub fn open(global: &crate::Global) -> Result<Self, CliError> {
         let name = global.profile.clone();
+        // A bad --env is bad input (3), whatever the profile.
+        let wanted = global.env.as_deref().map(parse_env).transpose()?;
         let profile = load(&name)?;
         let env = parse_env(&profile.env)?;
-        if let Some(wanted) = &global.env {
-            let wanted = parse_env(wanted)?;
-            if wanted.api_base_url() != env.api_base_url() {
-                return Err(CliError::auth(format!(
-                    "profile {name:?} is logged in to {env}, not {wanted}: log in with `ksef --env {wanted} auth login --profile {name}` or pick another --profile"
-                )));
-            }
+        if let Some(wanted) = wanted
+            && wanted.api_base_url() != env.api_base_url()
+        {
+            return Err(CliError::auth(format!(
+                "profile {name:?} is logged in to {env}, not {wanted}: log in with `ksef --env {wanted} auth login --profile {name}` or pick another --profile"
+            )));
         }
-        let client = client(&env)?;
+        let client = client(&env, global)?;
         let auth = client
             .auth()
             .restore(profile.auth.clone())

@@ -295,26 +295,22 @@ pub async fn upo(args: UpoArgs, g: Global) -> Result<(), CliError> {
     let json = g.json;
     let out = args.out.clone();
     with_login(&g, async |li| {
-        let a = &li.auth;
-        let t = a.client().transport();
+        let sessions = li.auth.sessions();
         let s = &session;
         let docs: Vec<(String, Vec<u8>)> = if let Some(k) = &ksef_number {
-            let doc = a
-                .call(|tok| async move { t.invoice_upo_by_ksef_number(&tok, s, k).await })
+            let doc = sessions
+                .invoice_upo_by_ksef_number(s, k)
                 .await
-                .map_err(sdk("fetching the invoice UPO"))?
-                .into_value();
+                .map_err(sdk("fetching the invoice UPO"))?;
             vec![(format!("upo-{k}.xml"), doc.bytes.to_vec())]
         } else if let Some(r) = &invoice {
-            let doc = a
-                .call(|tok| async move { t.invoice_upo_by_reference(&tok, s, r).await })
+            let doc = sessions
+                .invoice_upo_by_reference(s, r)
                 .await
-                .map_err(sdk("fetching the invoice UPO"))?
-                .into_value();
+                .map_err(sdk("fetching the invoice UPO"))?;
             vec![(format!("upo-{r}.xml"), doc.bytes.to_vec())]
         } else {
-            let status = a
-                .sessions()
+            let status = sessions
                 .status(s)
                 .await
                 .map_err(sdk("fetching the session status"))?;
@@ -327,12 +323,10 @@ pub async fn upo(args: UpoArgs, g: Global) -> Result<(), CliError> {
             }
             let mut docs = Vec::new();
             for (i, page) in pages.iter().enumerate() {
-                let p = &page.reference_number;
-                let doc = a
-                    .call(|tok| async move { t.session_upo(&tok, s, p).await })
+                let doc = sessions
+                    .session_upo_page(s, &page.reference_number)
                     .await
-                    .map_err(sdk("fetching the session UPO"))?
-                    .into_value();
+                    .map_err(sdk("fetching the session UPO"))?;
                 docs.push((format!("upo-session-{s}-{}.xml", i + 1), doc.bytes.to_vec()));
             }
             docs

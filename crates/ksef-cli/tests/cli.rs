@@ -146,3 +146,80 @@ fn demo_with_invalid_nip_exits_3() {
         .code(3)
         .stderr(predicate::str::contains("--nip"));
 }
+
+/// `ksef PATH -h`: the subcommands and the long flags it lists.
+fn help_of(path: &[String]) -> (Vec<String>, Vec<String>) {
+    let out = ksef().args(path).arg("-h").output().unwrap();
+    assert!(out.status.success(), "ksef {path:?} -h");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (mut subs, mut flags) = (Vec::new(), Vec::new());
+    let mut in_commands = false;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            in_commands = line == "Commands:";
+            continue;
+        }
+        let trimmed = line.trim_start();
+        if in_commands && line.starts_with("  ") && !line.starts_with("   ") {
+            let name = trimmed.split_whitespace().next().unwrap_or("");
+            if !name.is_empty() && name != "help" {
+                subs.push(name.to_owned());
+            }
+        } else if trimmed.starts_with('-')
+            && line.len() - trimmed.len() <= 6
+            && let Some(flag) = trimmed
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .find(|t| t.starts_with("--"))
+        {
+            flags.push(flag.trim_end_matches("...").to_owned());
+        }
+    }
+    (subs, flags)
+}
+
+#[test]
+fn docs_cli_md_lists_every_subcommand_and_flag() {
+    let doc = include_str!("../../../docs/cli.md");
+    let global = [
+        "--json",
+        "--verbose",
+        "--env",
+        "--profile",
+        "--ca-cert",
+        "--help",
+        "--version",
+    ];
+    for g in &global[..5] {
+        assert!(
+            doc.contains(&format!("`{g}")),
+            "docs/cli.md: global flag {g}"
+        );
+    }
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let mut leaves = 0;
+    while let Some(path) = todo.pop() {
+        let (subs, flags) = help_of(&path);
+        if !subs.is_empty() {
+            for s in subs {
+                let mut p = path.clone();
+                p.push(s);
+                todo.push(p);
+            }
+            continue;
+        }
+        leaves += 1;
+        let heading = format!("### `ksef {}`", path.join(" "));
+        let start = doc
+            .find(&format!("{heading}\n"))
+            .unwrap_or_else(|| panic!("docs/cli.md has no section {heading}"));
+        let section = &doc[start + heading.len()..];
+        let section = &section[..section.find("\n### ").unwrap_or(section.len())];
+        for f in flags.iter().filter(|f| !global.contains(&f.as_str())) {
+            assert!(
+                section.contains(&format!("`{f}")),
+                "docs/cli.md: {heading} does not document {f}"
+            );
+        }
+    }
+    assert!(leaves >= 35, "only {leaves} commands found");
+}

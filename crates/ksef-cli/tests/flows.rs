@@ -1429,40 +1429,110 @@ fn permission_grant_lets_a_person_log_in_until_revoked() {
 }
 
 #[test]
-fn sim_serve_tls_writes_its_certificate() {
+fn sim_serve_tls_certificate_is_trusted_with_ca_cert() {
     use std::io::BufRead as _;
-    let dir = tempfile::tempdir().unwrap();
-    let pem = dir.path().join("sim.pem");
+    // No --tls-cert-out: the certificate goes to the temporary directory and its path is printed.
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ksef"))
-        .args([
-            "sim",
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--tls",
-            "--tls-cert-out",
-        ])
-        .arg(&pem)
+        .args(["sim", "serve", "--bind", "127.0.0.1:0", "--tls"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Both pipes stay open until the server has stopped (it writes to them when stopping).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut note = String::new();
+    stderr.read_line(&mut note).unwrap();
     let mut url = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut url)
+    stdout.read_line(&mut url).unwrap();
+    let url = url.trim().to_owned();
+    let pem = note
+        .strip_prefix("TLS certificate written to ")
+        .and_then(|rest| rest.split(';').next())
+        .map(PathBuf::from);
+
+    let config = tempfile::tempdir().unwrap();
+    let nip = ksef_model::Nip::random(&mut rand::rng()).to_string();
+    let ksef = || {
+        let mut c = Command::cargo_bin("ksef").unwrap();
+        c.env_remove("KSEF_ENV")
+            .env_remove("KSEF_PROFILE")
+            .env_remove("KSEF_CA_CERT")
+            .env("KSEF_CONFIG_DIR", config.path())
+            .args(["--env", &url]);
+        c
+    };
+    let login = ["auth", "login", "--test-certificate", "--nip", &nip];
+    // Untrusted: exit 5, one line that says how to trust it.
+    let untrusted = ksef().args(login).output().unwrap();
+    // Trusted with --ca-cert (or KSEF_CA_CERT): log in, send, UPO.
+    let mut trusted = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(pem) = &pem {
+        trusted.push(
+            ksef()
+                .arg("--ca-cert")
+                .arg(pem)
+                .args(login)
+                .output()
+                .unwrap(),
+        );
+        let invoice = dir.path().join("fv.xml");
+        let today = time::OffsetDateTime::now_utc().date();
+        std::fs::write(
+            &invoice,
+            TEMPLATE
+                .replace("#nip#", &nip)
+                .replace("#invoice_number#", "FV/TLS/1")
+                .replace("<P_1>2025-09-01</P_1>", &format!("<P_1>{today}</P_1>")),
+        )
         .unwrap();
+        trusted.push(
+            ksef()
+                .env("KSEF_CA_CERT", pem)
+                .args(["--json", "send", "--upo-dir"])
+                .arg(dir.path().join("upo"))
+                .arg(&invoice)
+                .output()
+                .unwrap(),
+        );
+    }
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     let status = child.wait().unwrap();
+    drop((stdout, stderr));
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let pem = pem.unwrap_or_else(|| panic!("no certificate path in {note:?}"));
+    let text = std::fs::read_to_string(&pem).unwrap();
+    let _ = std::fs::remove_file(&pem);
+    assert!(text.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(status.success(), "sim serve ended with {status}");
+
+    let err = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(5), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        std::fs::read_to_string(&pem)
-            .unwrap()
-            .starts_with("-----BEGIN CERTIFICATE-----")
+        err.starts_with("ksef: ") && err.contains("--ca-cert"),
+        "{err}"
     );
-    assert!(status.success());
+    for out in &trusted {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v = json(&trusted[1]);
+    assert_eq!(v["accepted"], 1);
+    let k = v["invoices"][0]["ksefNumber"].as_str().unwrap();
+    assert!(k.starts_with(&nip), "{k}");
+    assert!(
+        std::fs::read_to_string(v["invoices"][0]["upo"].as_str().unwrap())
+            .unwrap()
+            .contains(k)
+    );
 }
 
 #[test]
@@ -1522,4 +1592,286 @@ fn cert_enroll_issues_a_ksef_certificate_that_logs_in() {
         .get_output()
         .clone();
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+}
+
+#[test]
+fn collective_identifier_create_list_invoices_of_invoice() {
+    let env = Env::start();
+    env.login_test_certificate("default");
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (1..=2)
+        .map(|i| env.invoice(dir.path(), &format!("IZ-{i}")))
+        .collect();
+    let v = json(
+        env.ksef()
+            .args(["--json", "send"])
+            .args(&files)
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let sent: Vec<String> = v["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["ksefNumber"].as_str().unwrap().to_owned())
+        .collect();
+
+    // KSeF takes only invoices in permanent storage (the simulator stores them ~100 ms after
+    // acceptance): ask again while it answers 71001, as a client must.
+    let create = || {
+        env.ksef()
+            .args([
+                "--json",
+                "collective",
+                "create",
+                "--description",
+                "one transfer",
+            ])
+            .arg(&sent[0])
+            .arg(format!("{}=1230.50:PLN", sent[1]))
+            .output()
+            .unwrap()
+    };
+    let mut out = create();
+    for _ in 0..50 {
+        if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("71001") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        out = create();
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let id = v["collectiveIdentifier"].as_str().unwrap().to_owned();
+    assert!(id.starts_with(&format!("{}-IZ", env.nip)), "{id}");
+    assert_eq!(v["invoices"].as_array().unwrap().len(), 2);
+
+    // Offline check of the number (no profile, no network).
+    let v = json(
+        Command::cargo_bin("ksef")
+            .unwrap()
+            .args(["--json", "collective", "validate", &id])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["sellerNip"], env.nip.as_str());
+
+    // Listed in the context, created here, with two invoices.
+    let v = json(
+        env.ksef()
+            .args(["--json", "collective", "list", "--created-here"])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    let items = v["collectiveIdentifiers"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["collectiveIdentifierNumber"], id.as_str());
+    assert_eq!(items[0]["invoiceCount"], 2);
+    assert_eq!(items[0]["createdInCurrentContext"], true);
+
+    // Its invoices, with the payment given for the second.
+    let v = json(
+        env.ksef()
+            .args(["--json", "collective", "invoices", &id])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["collectiveIdentifier"], id.as_str());
+    let invoices = v["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 2, "{v}");
+    let second = invoices
+        .iter()
+        .find(|i| i["ksefNumber"] == sent[1].as_str())
+        .unwrap();
+    assert_eq!(second["payment"]["amount"], 1230.5);
+    assert_eq!(second["payment"]["currency"], "PLN");
+    assert_eq!(second["description"], "one transfer");
+    assert_eq!(second["detailsHidden"], false);
+
+    // The identifiers of one invoice.
+    let v = json(
+        env.ksef()
+            .args(["--json", "collective", "of-invoice", &sent[0]])
+            .assert()
+            .success()
+            .get_output(),
+    );
+    assert_eq!(v["ksefNumber"], sent[0].as_str());
+    assert_eq!(
+        v["collectiveIdentifiers"][0]["collectiveIdentifierNumber"],
+        id.as_str()
+    );
+
+    // Bad input: 3, one line, before any network call.
+    for args in [
+        vec!["collective", "create", "not-a-ksef-number"],
+        vec!["collective", "create", &format!("{}=abc", sent[0])],
+        vec!["collective", "create", &format!("{}=10:zloty", sent[0])],
+        vec![
+            "collective",
+            "invoices",
+            "1111111111-IZ202607-65ED02180000-E8",
+        ],
+        vec![
+            "collective",
+            "validate",
+            "1111111111-IZ202607-65ED02180000-E8",
+        ],
+        vec!["collective", "list", "--from", "yesterday"],
+    ] {
+        let out = env.ksef().args(&args).assert().code(3).get_output().clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("ksef: "), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn more_bad_input_one_line_each_with_its_exit_code() {
+    let env = Env::start();
+    let dir = tempfile::tempdir().unwrap();
+    // One line starting "ksef: ", no panic and no backtrace even with RUST_BACKTRACE set.
+    let check = |args: &[&str], code: i32, extra: &[&std::ffi::OsStr], needle: &str| {
+        let out = env
+            .ksef()
+            .env("RUST_BACKTRACE", "1")
+            .args(args)
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("ksef: "), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err}"
+        );
+        assert!(err.contains(needle), "{args:?}: {needle:?} not in {err}");
+    };
+    let nip = env.nip.clone();
+    let login = |rest: &[&str]| -> Vec<String> {
+        ["auth", "login", "--nip", &nip]
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(&garbage, b"this is not a key, a bundle or a certificate").unwrap();
+    let g = garbage.as_os_str();
+
+    // Unknown environment name: 3.
+    check(&["--env", "staging", "auth", "status"], 3, &[], "--env");
+    // PKCS#12: missing file, not a PKCS#12 bundle: 3.
+    check(
+        &s(&login(&["--pkcs12", "/no/such/bundle.p12"])),
+        3,
+        &[],
+        "--pkcs12",
+    );
+    check(&s(&login(&["--pkcs12"])), 3, &[g], "--pkcs12");
+    // A key "file" that is a directory: 3.
+    let cert = dir.path().join("c.pem");
+    let key = dir.path().join("k.pem");
+    env.ksef()
+        .args(["cert", "test", "--nip", &env.nip, "--cert-out"])
+        .arg(&cert)
+        .arg("--key-out")
+        .arg(&key)
+        .assert()
+        .success();
+    check(
+        &s(&login(&["--key", "/tmp", "--cert"])),
+        3,
+        &[cert.as_os_str()],
+        "--key",
+    );
+    // A certificate that is not one: 3.
+    check(
+        &s(&login(&["--cert"])),
+        3,
+        &[g, std::ffi::OsStr::new("--key"), key.as_os_str()],
+        "--cert",
+    );
+    // Invalid NIPs outside login: 3.
+    check(&["cert", "test", "--nip", "1234567890"], 3, &[], "--nip");
+    check(&["nip", "validate", "abc"], 3, &[], "NIP");
+    // --ca-cert missing or not a certificate: 3, before any network call.
+    check(
+        &s(&login(&[
+            "--test-certificate",
+            "--ca-cert",
+            "/no/such/ca.pem",
+        ])),
+        3,
+        &[],
+        "--ca-cert",
+    );
+    check(
+        &s(&login(&["--test-certificate", "--ca-cert"])),
+        3,
+        &[g],
+        "--ca-cert",
+    );
+
+    env.login_test_certificate("default");
+    // Malformed reference numbers: 3.
+    check(&["status", "not-a-reference"], 3, &[], "SESSION");
+    check(
+        &["upo", "--session", "not-a-reference"],
+        3,
+        &[],
+        "--session",
+    );
+    // A batch with a missing file: 3.
+    check(
+        &["send", "--batch", "/no/such/invoice.xml"],
+        3,
+        &[],
+        "/no/such/invoice.xml",
+    );
+
+    // A damaged profile: 4, saying how to log in again.
+    let profile = env.config.path().join("profiles/default.json");
+    let saved = std::fs::read(&profile).unwrap();
+    std::fs::write(&profile, b"{ not json").unwrap();
+    check(&["auth", "status"], 4, &[], "ksef auth login");
+
+    // The profile's server is down: 5 (a port nothing listens on).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let moved = String::from_utf8(saved)
+        .unwrap()
+        .replace(&env.url, &format!("http://127.0.0.1:{port}/v2"));
+    std::fs::write(&profile, moved).unwrap();
+    let invoice = env.invoice(dir.path(), "DOWN-1");
+    let out = env
+        .ksef()
+        .env_remove("KSEF_ENV")
+        .env("RUST_BACKTRACE", "1")
+        .arg("send")
+        .arg(&invoice)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("could not connect"), "{err}");
+}
+
+fn s(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
