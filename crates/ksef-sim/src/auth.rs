@@ -162,9 +162,18 @@ pub(crate) fn xades_signature(inner: &Arc<Inner>, req: &Req) -> Result<Response,
         None
     };
     let doc_hash = ksef_crypto::hash::sha256_base64(body);
-    let cert_failure = cert_failure.or(crate::certificates::on_xades_auth(
-        inner, cert, &context, &doc_hash, req.now,
-    ));
+    let checked = crate::certificates::on_xades_auth(inner, cert, &context, &doc_hash, req.now);
+    let cert_failure = cert_failure.or(checked.failure);
+    // A KSeF certificate reports `InternalCertificate`; a provider signing in to its `PeppolId`
+    // context `PeppolSignature` (ksef-api.md §17); otherwise the kind the subject attributes
+    // tell (seal or personal signature).
+    let method = if checked.ksef_certificate {
+        AuthMethod::InternalCertificate
+    } else if context.0 == "PeppolId" {
+        AuthMethod::PeppolSignature
+    } else {
+        method
+    };
     start_operation(
         inner,
         req,

@@ -10,10 +10,14 @@
 //! 10 000 invoices), 430 (archive does not unpack), 435 (a part does not decrypt), 440 (upload
 //! window passed, or an empty archive), 445 (no invoice accepted).
 //!
-//! Uploaded parts are held in memory: the simulator is for tests and demos, where batches are
-//! megabytes, not the gigabytes KSeF allows.
+//! Nothing of a batch sits in memory whole, so a 5 GB batch works as a 5 MB one: each uploaded
+//! part streams into an anonymous temporary file (hashed as it arrives; deleted when the session
+//! no longer holds it), processing decrypts the parts one after another into a temporary
+//! archive file, checks it in one pass over its entries, and verifies the invoices in bounded
+//! windows ([`WINDOW_INVOICES`] / [`WINDOW_BYTES`]). Only accepted invoices stay in the state.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -25,13 +29,15 @@ use ksef_model::form::FormCode;
 use ksef_model::ids::ReferenceType;
 use ksef_model::operations::OperationId;
 use serde_json::json;
+use sha2::Digest as _;
 use time::{Duration, OffsetDateTime};
 
+use crate::certificates::SessionLimits;
 use crate::error::ApiError;
 use crate::invoice_xml::InvoiceFacts;
 use crate::keys::SimKeys;
 use crate::server::{Inner, Req, empty, json_ok};
-use crate::sessions::{MAX_INVOICES_PER_SESSION, no_session, session_mut};
+use crate::sessions::{no_session, session_mut};
 use crate::state::{Invoice, Session, Status};
 
 /// Most parts per batch.
@@ -44,19 +50,85 @@ pub(crate) const MAX_ENCRYPTED_PART_SIZE: u64 = MAX_PART_SIZE + 16;
 pub(crate) const MAX_ARCHIVE_SIZE: u64 = 5_000_000_000;
 /// Upload window per declared part (the window of every part is this times the part count).
 pub(crate) const UPLOAD_WINDOW_PER_PART: Duration = Duration::minutes(20);
-/// Largest invoice inside a batch (3 MB: invoices with attachments; 1 MB otherwise).
-const MAX_INVOICE_SIZE: u64 = 3_000_000;
-/// Largest invoice without attachments.
-const MAX_PLAIN_INVOICE_SIZE: usize = 1_000_000;
+/// Most invoices verified together (in parallel, then settled under one lock).
+const WINDOW_INVOICES: usize = 1024;
+/// Most invoice bytes held in memory at once while a batch is verified.
+const WINDOW_BYTES: usize = 64 * 1024 * 1024;
 
-/// One declared part and, once uploaded, its bytes.
+/// An uploaded part spooled to an anonymous temporary file (removed by the OS when the last
+/// handle closes), with the size and SHA-256 computed while it arrived.
+#[derive(Debug, Clone)]
+pub(crate) struct SpooledPart {
+    file: Arc<File>,
+    /// Bytes received.
+    pub len: u64,
+    /// SHA-256 of the bytes received.
+    pub sha256: [u8; 32],
+}
+
+impl SpooledPart {
+    /// Spools `data` (a part restored from `--state-dir`).
+    pub fn from_bytes(data: &[u8]) -> std::io::Result<Self> {
+        let mut file = tempfile::tempfile()?;
+        file.write_all(data)?;
+        file.flush()?;
+        Ok(SpooledPart {
+            file: Arc::new(file),
+            len: data.len() as u64,
+            sha256: ksef_crypto::hash::sha256(data),
+        })
+    }
+
+    /// The whole part (for `--state-dir`, which keeps uploaded parts in its database).
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        let mut f: &File = &self.file;
+        f.seek(SeekFrom::Start(0))?;
+        let mut out = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        f.read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Streams `body` into a temporary file, refusing more than `limit` bytes (413).
+async fn spool(body: Body, limit: u64) -> Result<SpooledPart, ApiError> {
+    use futures_util::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    let unavailable = |e: std::io::Error| {
+        ApiError::StorageUnavailable(format!("Nie udało się zapisać części: {e}"))
+    };
+    let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(unavailable)?);
+    let mut hasher = sha2::Sha256::new();
+    let mut len = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::validation(format!("Przesyłanie części zostało przerwane: {e}."))
+        })?;
+        len += chunk.len() as u64;
+        if len > limit {
+            return Err(ApiError::PayloadTooLarge(
+                usize::try_from(limit).unwrap_or(usize::MAX),
+            ));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(unavailable)?;
+    }
+    file.flush().await.map_err(unavailable)?;
+    Ok(SpooledPart {
+        file: Arc::new(file.into_std().await),
+        len,
+        sha256: hasher.finalize().into(),
+    })
+}
+
+/// One declared part and, once uploaded, its spooled bytes.
 /// `data` is stored beside the session (persist.rs), not in its JSON.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct BatchPartData {
     pub size: u64,
     pub hash: [u8; 32],
     #[serde(skip)]
-    pub data: Option<axum::body::Bytes>,
+    pub data: Option<SpooledPart>,
 }
 
 /// What a batch session declared at open, and the parts uploaded so far.
@@ -285,10 +357,7 @@ pub(crate) async fn upload_part(
             "Brak wymaganego nagłówka 'x-ms-blob-type: BlockBlob'.",
         ));
     }
-    let limit = MAX_ENCRYPTED_PART_SIZE as usize;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+    let spooled = spool(body, MAX_ENCRYPTED_PART_SIZE).await?;
     let mut st = inner.state();
     let part = st
         .sessions
@@ -297,7 +366,7 @@ pub(crate) async fn upload_part(
         .and_then(|s| s.batch.as_mut())
         .and_then(|b| b.parts.get_mut(idx))
         .ok_or_else(|| storage_forbidden(denied))?;
-    part.data = Some(bytes);
+    part.data = Some(spooled);
     Ok(empty(StatusCode::CREATED))
 }
 
@@ -308,6 +377,9 @@ fn close(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
     let job = {
         let mut st = inner.state();
         let owner = st.is_owner(&caller.context, &caller.subject);
+        // The context's batch limits when processing starts (Inferred, as online: the limits in
+        // force at close, not at opening).
+        let (_, limits) = st.certs.session_limits_for(&caller.context);
         let s = session_mut(&mut st, &r, &caller)?;
         if s.batch.is_none() {
             return Err(no_session(&r));
@@ -349,7 +421,7 @@ fn close(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
                         )],
                     ));
                 }
-                Some(d) if d.len() as u64 != p.size => {
+                Some(d) if d.len != p.size => {
                     return Err(ApiError::bad(
                         21157,
                         [format!(
@@ -367,11 +439,12 @@ fn close(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
             file_size: b.file_size,
             file_hash: b.file_hash,
             tar_gz: b.tar_gz,
-            // The uploaded bytes move to the processing task (they are not needed after it).
+            limits,
+            // The spooled parts move to the processing task (their files go with it).
             parts: b
                 .parts
                 .iter_mut()
-                .map(|p| (p.hash, p.data.take().unwrap_or_default()))
+                .filter_map(|p| Some((p.hash, p.data.take()?)))
                 .collect(),
         };
         s.status = Status::new(150, "Trwa przetwarzanie");
@@ -412,8 +485,10 @@ struct Job {
     file_size: u64,
     file_hash: [u8; 32],
     tar_gz: bool,
-    /// (declared SHA-256, uploaded bytes) per part, in order.
-    parts: Vec<([u8; 32], axum::body::Bytes)>,
+    /// The context's batch-session limits (invoice sizes and count).
+    limits: SessionLimits,
+    /// (declared SHA-256, spooled part) per part, in order.
+    parts: Vec<([u8; 32], SpooledPart)>,
 }
 
 /// Why a batch failed as a whole: the session status.
@@ -430,75 +505,189 @@ fn failure(code: i32, detail: impl Into<String>) -> Status {
     Status::new(code, description).with_detail(detail)
 }
 
+/// A temporary file could not be written or read (disk full, say): status 500.
+fn io_failure(e: std::io::Error) -> Status {
+    failure(500, format!("Błąd zapisu paczki: {e}."))
+}
+
 /// Decrypts, checks, unpacks and verifies; runs on a blocking thread.
 fn process(inner: &Inner, r: &str, job: Job) {
-    let entries = match unpack_job(job.key.as_ref(), &job) {
-        Ok(e) => e,
+    let outcome =
+        decrypt_and_check(&job).and_then(|archive| verify_entries(inner, r, &job, &archive));
+    match outcome {
+        Ok(()) => crate::sessions::finish_session(inner, r),
         Err(status) => {
             let now = inner.now();
             if let Some(s) = inner.state().sessions.get_mut(r) {
                 s.status = status;
                 s.updated = now;
             }
-            return;
-        }
-    };
-    // The file checks need no state: run them before taking the lock, on all cores.
-    let checked = check_all(&entries, &job.form);
-    let now = inner.now();
-    {
-        let mut guard = inner.state();
-        let st = &mut *guard;
-        let Some(s) = st.sessions.get(r) else {
-            return;
-        };
-        let (received, offline) = (s.created, s.batch.as_ref().is_some_and(|b| b.offline));
-        let mut invoices = Vec::with_capacity(entries.len());
-        for (i, (name, xml)) in entries.iter().enumerate() {
-            invoices.push(Invoice {
-                ordinal: i as u32 + 1,
-                reference: st.rng.reference(now, ReferenceType::Invoice),
-                invoice_hash: ksef_crypto::hash::sha256_base64(xml),
-                // A batch invoice's invoicingDate is the session's opening (§6.6).
-                received,
-                status: Status::new(150, "Trwa przetwarzanie"),
-                extensions: None,
-                ksef_number: None,
-                invoice_number: None,
-                issue_date: None,
-                seller_nip: None,
-                acquisition: None,
-                permanent_storage: None,
-                offline,
-                xml: None,
-                upo: None,
-                upo_token: None,
-                file_name: Some(name.clone()),
-            });
-        }
-        if let Some(s) = st.sessions.get_mut(r) {
-            s.invoices = invoices;
-        }
-        for (i, ((_, xml), checked)) in entries.into_iter().zip(checked).enumerate() {
-            crate::sessions::settle_invoice(st, r, i, Some(xml), checked, now);
         }
     }
-    crate::sessions::finish_session(inner, r);
+}
+
+/// Counts and hashes what passes through to the inner writer.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: sha2::Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Parts → the decrypted archive in a temporary file, checked against its declaration and
+/// unpacked once (every entry read and size-checked, the count checked), or the session's
+/// failure status.
+fn decrypt_and_check(job: &Job) -> Result<File, Status> {
+    let key = job.key.as_ref().ok_or_else(|| {
+        failure(
+            415,
+            "Nie udało się odszyfrować klucza symetrycznego kluczem publicznym KSeF.",
+        )
+    })?;
+    for (i, (hash, part)) in job.parts.iter().enumerate() {
+        if part.sha256 != *hash {
+            return Err(failure(
+                405,
+                format!("Skrót części '{}' nie zgadza się z zadeklarowanym.", i + 1),
+            ));
+        }
+    }
+    let mut archive = tempfile::tempfile().map_err(io_failure)?;
+    let (size, hash) = {
+        let mut out = HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, &mut archive),
+            hasher: sha2::Sha256::new(),
+            len: 0,
+        };
+        for (i, (_, part)) in job.parts.iter().enumerate() {
+            let mut f: &File = &part.file;
+            f.seek(SeekFrom::Start(0)).map_err(io_failure)?;
+            key.decrypt_stream(BufReader::with_capacity(1 << 20, f), &mut out)
+                .map_err(|_| {
+                    failure(
+                        435,
+                        format!(
+                            "Nie udało się odszyfrować części '{}' kluczem sesji.",
+                            i + 1
+                        ),
+                    )
+                })?;
+        }
+        out.flush().map_err(io_failure)?;
+        let hash: [u8; 32] = out.hasher.finalize().into();
+        (out.len, hash)
+    };
+    if size != job.file_size {
+        return Err(failure(
+            405,
+            format!(
+                "Zadeklarowany rozmiar paczki {} nie zgadza się z rzeczywistym {size}.",
+                job.file_size
+            ),
+        ));
+    }
+    // Unpacking comes before the archive hash check: a wrong IV garbles only the first block
+    // of each part, and KSeF reports that as a decompression error (430), not as 405.
+    let count = for_each_entry(&archive, job.tar_gz, job.limits, &mut |_, _| {})?;
+    if hash != job.file_hash {
+        return Err(failure(
+            405,
+            "Skrót paczki nie zgadza się z zadeklarowanym.",
+        ));
+    }
+    if count == 0 {
+        return Err(failure(440, "Nie przesłano faktur"));
+    }
+    Ok(archive)
+}
+
+/// Verifies every entry of the (already checked) archive as an online invoice, in windows of
+/// at most [`WINDOW_INVOICES`] invoices or [`WINDOW_BYTES`] bytes.
+fn verify_entries(inner: &Inner, r: &str, job: &Job, archive: &File) -> Result<(), Status> {
+    let mut window: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut window_bytes = 0;
+    let mut settled = 0;
+    for_each_entry(archive, job.tar_gz, job.limits, &mut |name, xml| {
+        window_bytes += xml.len();
+        window.push((name, xml));
+        if window.len() >= WINDOW_INVOICES || window_bytes >= WINDOW_BYTES {
+            settle_window(inner, r, job, std::mem::take(&mut window), &mut settled);
+            window_bytes = 0;
+        }
+    })?;
+    settle_window(inner, r, job, window, &mut settled);
+    Ok(())
+}
+
+/// Checks a window of entries (stateless, on all cores), then records and settles them in
+/// order under the state lock. `settled` counts the invoices recorded so far.
+fn settle_window(
+    inner: &Inner,
+    r: &str,
+    job: &Job,
+    entries: Vec<(String, Vec<u8>)>,
+    settled: &mut usize,
+) {
+    if entries.is_empty() {
+        return;
+    }
+    let checked = check_all(&entries, &job.form, job.limits);
+    let now = inner.now();
+    let mut guard = inner.state();
+    let st = &mut *guard;
+    let Some(s) = st.sessions.get(r) else {
+        return;
+    };
+    let (received, offline) = (s.created, s.batch.as_ref().is_some_and(|b| b.offline));
+    for ((name, xml), checked) in entries.into_iter().zip(checked) {
+        let idx = *settled;
+        *settled += 1;
+        let invoice = Invoice {
+            ordinal: idx as u32 + 1,
+            reference: st.rng.reference(now, ReferenceType::Invoice),
+            invoice_hash: ksef_crypto::hash::sha256_base64(&xml),
+            // A batch invoice's invoicingDate is the session's opening (§6.6).
+            received,
+            status: Status::new(150, "Trwa przetwarzanie"),
+            extensions: None,
+            ksef_number: None,
+            invoice_number: None,
+            issue_date: None,
+            seller_nip: None,
+            acquisition: None,
+            permanent_storage: None,
+            offline,
+            xml: None,
+            upo: None,
+            upo_token: None,
+            file_name: Some(name),
+        };
+        if let Some(s) = st.sessions.get_mut(r) {
+            s.invoices.push(invoice);
+        }
+        crate::sessions::settle_invoice(st, r, idx, Some(xml), checked, now);
+    }
 }
 
 /// The stateless checks of every entry, in order, split over the available cores.
-fn check_all(entries: &[(String, Vec<u8>)], form: &FormCode) -> Vec<Result<InvoiceFacts, Status>> {
-    let check = |xml: &[u8]| {
-        if xml.len() > MAX_PLAIN_INVOICE_SIZE && !has_attachment(xml) {
-            return Err(
-                Status::new(430, "Błąd weryfikacji pliku faktury").with_detail(format!(
-                    "Rozmiar faktury {} B przekracza dozwolone 1 MB.",
-                    xml.len()
-                )),
-            );
-        }
-        crate::sessions::check_invoice(Some(xml), form)
-    };
+fn check_all(
+    entries: &[(String, Vec<u8>)],
+    form: &FormCode,
+    limits: SessionLimits,
+) -> Vec<Result<InvoiceFacts, Status>> {
+    let check = |xml: &[u8]| crate::sessions::check_invoice(Some(xml), form, limits);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let per = entries.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
@@ -526,74 +715,12 @@ fn check_all(entries: &[(String, Vec<u8>)], form: &FormCode) -> Vec<Result<Invoi
     })
 }
 
-fn has_attachment(xml: &[u8]) -> bool {
-    xml.windows(b"Zalacznik>".len()).any(|w| w == b"Zalacznik>")
-}
-
-/// Parts → decrypted archive → (file name, XML) entries, or the session's failure status.
-fn unpack_job(key: Option<&SessionKey>, job: &Job) -> Result<Vec<(String, Vec<u8>)>, Status> {
-    let key = key.ok_or_else(|| {
-        failure(
-            415,
-            "Nie udało się odszyfrować klucza symetrycznego kluczem publicznym KSeF.",
-        )
-    })?;
-    for (i, (hash, data)) in job.parts.iter().enumerate() {
-        if ksef_crypto::hash::sha256(data) != *hash {
-            return Err(failure(
-                405,
-                format!("Skrót części '{}' nie zgadza się z zadeklarowanym.", i + 1),
-            ));
-        }
-    }
-    let mut archive = Vec::with_capacity(job.file_size.min(MAX_ARCHIVE_SIZE) as usize);
-    for (i, (_, data)) in job.parts.iter().enumerate() {
-        let plain = key.decrypt(data).map_err(|_| {
-            failure(
-                435,
-                format!(
-                    "Nie udało się odszyfrować części '{}' kluczem sesji.",
-                    i + 1
-                ),
-            )
-        })?;
-        archive.extend_from_slice(&plain);
-    }
-    if archive.len() as u64 != job.file_size {
-        return Err(failure(
-            405,
-            format!(
-                "Zadeklarowany rozmiar paczki {} nie zgadza się z rzeczywistym {}.",
-                job.file_size,
-                archive.len()
-            ),
-        ));
-    }
-    // Unpacking comes before the archive hash check: a wrong IV garbles only the first block
-    // of each part, and KSeF reports that as a decompression error (430), not as 405.
-    let archive_hash = ksef_crypto::hash::sha256(&archive);
-    let entries = if job.tar_gz {
-        unpack_tar_gz(&archive)
-    } else {
-        unpack_zip(archive)
-    }?;
-    if archive_hash != job.file_hash {
-        return Err(failure(
-            405,
-            "Skrót paczki nie zgadza się z zadeklarowanym.",
-        ));
-    }
-    if entries.is_empty() {
-        return Err(failure(440, "Nie przesłano faktur"));
-    }
-    Ok(entries)
-}
-
-fn too_many(n: usize) -> Status {
+fn too_many(n: usize, limits: SessionLimits) -> Status {
     failure(
         420,
         format!(
-            "Paczka zawiera {n} faktur; dozwolone jest {MAX_INVOICES_PER_SESSION} faktur w sesji."
+            "Paczka zawiera {n} faktur; dozwolone jest {} faktur w sesji.",
+            limits.max_invoices
         ),
     )
 }
@@ -602,13 +729,16 @@ fn decompress_error(e: impl std::fmt::Display) -> Status {
     failure(430, format!("Nie udało się rozpakować archiwum: {e}."))
 }
 
-/// Reads one entry, refusing one larger than an invoice may be (a decompression bomb).
-fn read_limited(r: impl Read, name: &str) -> Result<Vec<u8>, Status> {
+/// Reads one entry, refusing one larger than any invoice may be (a decompression bomb).
+fn read_limited(r: impl Read, name: &str, limits: SessionLimits) -> Result<Vec<u8>, Status> {
+    let max = limits
+        .max_invoice_bytes()
+        .max(limits.max_invoice_with_attachment_bytes());
     let mut out = Vec::new();
-    r.take(MAX_INVOICE_SIZE + 1)
+    r.take(max + 1)
         .read_to_end(&mut out)
         .map_err(decompress_error)?;
-    if out.len() as u64 > MAX_INVOICE_SIZE {
+    if out.len() as u64 > max {
         return Err(failure(
             430,
             format!("Plik '{name}' w archiwum przekracza dozwolony rozmiar faktury."),
@@ -617,45 +747,56 @@ fn read_limited(r: impl Read, name: &str) -> Result<Vec<u8>, Status> {
     Ok(out)
 }
 
-fn unpack_zip(archive: Vec<u8>) -> Result<Vec<(String, Vec<u8>)>, Status> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive)).map_err(decompress_error)?;
-    let files = (0..zip.len())
-        .filter(|&i| zip.by_index_raw(i).map(|f| f.is_file()).unwrap_or(true))
-        .count();
-    if files > MAX_INVOICES_PER_SESSION {
-        return Err(too_many(files));
-    }
-    let mut out = Vec::with_capacity(files);
-    for i in 0..zip.len() {
-        let f = zip.by_index(i).map_err(decompress_error)?;
-        if !f.is_file() {
-            continue;
+/// Streams the files of the archive (Zip or TarGz) in order through `f` as (name, bytes), one
+/// at a time; returns how many there were. More files than `limits` allow → 420 before any
+/// is passed on (Zip: from the central directory) or as soon as one too many appears (TarGz).
+fn for_each_entry(
+    archive: &File,
+    tar_gz: bool,
+    limits: SessionLimits,
+    f: &mut dyn FnMut(String, Vec<u8>),
+) -> Result<usize, Status> {
+    let mut file: &File = archive;
+    file.seek(SeekFrom::Start(0)).map_err(io_failure)?;
+    let reader = BufReader::with_capacity(1 << 20, file);
+    let mut count = 0;
+    if tar_gz {
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+        for entry in tar.entries().map_err(decompress_error)? {
+            let entry = entry.map_err(decompress_error)?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            if count >= limits.max_invoice_count() {
+                return Err(too_many(count + 1, limits));
+            }
+            let name = entry
+                .path()
+                .map_err(decompress_error)?
+                .to_string_lossy()
+                .into_owned();
+            let bytes = read_limited(entry, &name, limits)?;
+            count += 1;
+            f(name, bytes);
         }
-        let name = f.name().map_err(decompress_error)?.into_owned();
-        let bytes = read_limited(f, &name)?;
-        out.push((name, bytes));
-    }
-    Ok(out)
-}
-
-fn unpack_tar_gz(archive: &[u8]) -> Result<Vec<(String, Vec<u8>)>, Status> {
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
-    let mut out = Vec::new();
-    for entry in tar.entries().map_err(decompress_error)? {
-        let entry = entry.map_err(decompress_error)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
+    } else {
+        let mut zip = zip::ZipArchive::new(reader).map_err(decompress_error)?;
+        let files = (0..zip.len())
+            .filter(|&i| zip.by_index_raw(i).map(|f| f.is_file()).unwrap_or(true))
+            .count();
+        if files > limits.max_invoice_count() {
+            return Err(too_many(files, limits));
         }
-        if out.len() >= MAX_INVOICES_PER_SESSION {
-            return Err(too_many(out.len() + 1));
+        for i in 0..zip.len() {
+            let entry = zip.by_index(i).map_err(decompress_error)?;
+            if !entry.is_file() {
+                continue;
+            }
+            let name = entry.name().map_err(decompress_error)?.into_owned();
+            let bytes = read_limited(entry, &name, limits)?;
+            count += 1;
+            f(name, bytes);
         }
-        let name = entry
-            .path()
-            .map_err(decompress_error)?
-            .to_string_lossy()
-            .into_owned();
-        let bytes = read_limited(entry, &name)?;
-        out.push((name, bytes));
     }
-    Ok(out)
+    Ok(count)
 }

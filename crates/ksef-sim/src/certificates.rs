@@ -127,6 +127,22 @@ impl Default for SessionLimits {
 }
 
 impl SessionLimits {
+    /// Largest invoice without an attachment, in bytes (KSeF's MB are decimal: 1 MB =
+    /// 1 000 000 B).
+    pub fn max_invoice_bytes(self) -> u64 {
+        self.max_invoice_mb.max(0) as u64 * 1_000_000
+    }
+
+    /// Largest invoice with an attachment, in bytes.
+    pub fn max_invoice_with_attachment_bytes(self) -> u64 {
+        self.max_invoice_with_attachment_mb.max(0) as u64 * 1_000_000
+    }
+
+    /// Most invoices per session.
+    pub fn max_invoice_count(self) -> usize {
+        usize::try_from(self.max_invoices.max(0)).unwrap_or(usize::MAX)
+    }
+
     pub fn to_json(self) -> Value {
         json!({"maxInvoiceSizeInMB": self.max_invoice_mb,
                "maxInvoiceWithAttachmentSizeInMB": self.max_invoice_with_attachment_mb,
@@ -229,15 +245,16 @@ impl CertState {
 
 /// Called by the XAdES handler with the verified signing certificate: remembers its subject
 /// attributes for the enrollment data, registers a Peppol provider on its first authentication
-/// in a `PeppolId` context, and for a certificate issued by this simulator's CA returns why it
-/// cannot authenticate (`Offline` type, revoked, expired), recording its use otherwise.
+/// in a `PeppolId` context, and tells whether the certificate was issued by this simulator's CA
+/// (a KSeF certificate) and, if so, why it cannot authenticate (`Offline` type, revoked,
+/// expired), recording its use otherwise.
 pub(crate) fn on_xades_auth(
     inner: &Inner,
     cert: &Certificate,
     context: &Ident,
     document_hash: &str,
     now: OffsetDateTime,
-) -> Option<&'static str> {
+) -> XadesCertificate {
     let mut st = inner.state();
     let attributes = subject_attributes(cert);
     let area = &mut st.certs;
@@ -254,7 +271,12 @@ pub(crate) fn on_xades_auth(
             created: now,
         });
     }
-    let issued = area.certificates.iter_mut().find(|c| c.der == cert.der())?;
+    let Some(issued) = area.certificates.iter_mut().find(|c| c.der == cert.der()) else {
+        return XadesCertificate {
+            ksef_certificate: false,
+            failure: None,
+        };
+    };
     let failure = if issued.kind != "Authentication" {
         Some("Certyfikat KSeF typu Offline nie służy do uwierzytelnienia")
     } else if issued.revoked {
@@ -267,7 +289,18 @@ pub(crate) fn on_xades_auth(
     if failure.is_none() {
         issued.last_use = Some(now);
     }
-    failure
+    XadesCertificate {
+        ksef_certificate: true,
+        failure,
+    }
+}
+
+/// What [`on_xades_auth`] found out about a signing certificate.
+pub(crate) struct XadesCertificate {
+    /// Issued by the simulator's CA (authentication method `InternalCertificate`).
+    pub ksef_certificate: bool,
+    /// Why a KSeF certificate cannot authenticate (auth status 460), if it cannot.
+    pub failure: Option<&'static str>,
 }
 
 /// The subject attributes KSeF puts into enrollment data, as (dotted OID, value).

@@ -101,6 +101,8 @@ pub(crate) enum ApiError {
     TooManyRequests(crate::limits::Breach),
     /// 501: an operation of the catalogue the simulator does not implement yet.
     NotImplemented(&'static str),
+    /// 503 from the presigned storage (a part could not be spooled to disk): retry later.
+    StorageUnavailable(String),
 }
 
 impl ApiError {
@@ -243,6 +245,13 @@ impl ApiError {
                     "timestamp": ts,
                 }});
                 json_response(StatusCode::NOT_IMPLEMENTED, "application/json", &body)
+            }
+            // Blob storage answers outside the API's error model: a bare status and a text.
+            ApiError::StorageUnavailable(msg) => {
+                let mut r = (StatusCode::SERVICE_UNAVAILABLE, msg.clone()).into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
             }
         }
     }

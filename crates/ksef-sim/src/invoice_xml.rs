@@ -16,6 +16,8 @@ pub(crate) struct InvoiceFacts {
     pub kind: String,
     pub number: String,
     pub issue_date: time::Date,
+    /// Whether the invoice carries a `Zalacznik` (attachment consent needed, ksef-api.md §6.5).
+    pub has_attachment: bool,
 }
 
 /// Checks `xml` against the session's form; `Err` carries the 430 detail.
@@ -104,6 +106,7 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
         kind,
         number,
         issue_date,
+        has_attachment: child_in(root, ns, "Zalacznik").is_some(),
     })
 }
 

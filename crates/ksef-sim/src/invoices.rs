@@ -48,6 +48,9 @@ pub(crate) struct RetrievalLimits {
     pub rows: usize,
     /// Bytes per export part (before encryption).
     pub part_bytes: usize,
+    /// Real time an export stays in progress (100) before its package is built; zero by
+    /// default, raised by tests that need running exports (21182).
+    pub export_delay: std::time::Duration,
 }
 
 impl Default for RetrievalLimits {
@@ -55,6 +58,7 @@ impl Default for RetrievalLimits {
         RetrievalLimits {
             rows: 10_000,
             part_bytes: 50 * 1000 * 1000,
+            export_delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -853,7 +857,16 @@ fn start_export(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
     if pending {
         let task_inner = inner.clone();
         let r = reference.clone();
-        tokio::task::spawn_blocking(move || build_export(&task_inner, &r, &caller));
+        let delay = inner.config.retrieval.export_delay;
+        if delay.is_zero() {
+            tokio::task::spawn_blocking(move || build_export(&task_inner, &r, &caller));
+        } else {
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tokio::task::spawn_blocking(move || build_export(&task_inner, &r, &caller))
+                    .await;
+            });
+        }
     }
     Ok(json_ok(
         StatusCode::CREATED,

@@ -496,7 +496,10 @@ fn diff(t: &mut Tracker, st: &State, keys: &crate::keys::SimKeys) -> Result<Vec<
                         && !tracked.parts[i]
                     {
                         tracked.parts[i] = true;
-                        ops.push(Op::Blob("batch", format!("{r}/{i}"), data.to_vec()));
+                        let bytes = data
+                            .read_all()
+                            .map_err(|e| format!("cannot read an uploaded part: {e}"))?;
+                        ops.push(Op::Blob("batch", format!("{r}/{i}"), bytes));
                     }
                 }
             }
@@ -791,7 +794,9 @@ fn load(
                         .and_then(|s| s.batch.as_mut())
                         .and_then(|b| b.parts.get_mut(idx))
                     {
-                        p.data = Some(axum::body::Bytes::from(data));
+                        let part = crate::batch::SpooledPart::from_bytes(&data)
+                            .map_err(|e| corrupt(&key, &e))?;
+                        p.data = Some(part);
                     }
                 }
                 _ => {}

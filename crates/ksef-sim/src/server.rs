@@ -277,7 +277,16 @@ impl SimulatorBuilder {
         self.retrieval = crate::invoices::RetrievalLimits {
             rows: rows.max(1),
             part_bytes: part_bytes.max(1),
+            ..self.retrieval
         };
+        self
+    }
+
+    /// Keeps every export in progress (status 100) for `delay` of real time before its
+    /// package is built, so tests can reach the limit of running exports (21182).
+    #[doc(hidden)]
+    pub fn export_delay_for_tests(mut self, delay: std::time::Duration) -> Self {
+        self.retrieval.export_delay = delay;
         self
     }
 

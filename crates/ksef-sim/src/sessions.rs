@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 use crate::auth::{continuation, page_size};
+use crate::certificates::SessionLimits;
 use crate::error::ApiError;
 use crate::ids::rfc3339;
 use crate::invoice_xml::InvoiceFacts;
@@ -22,8 +23,6 @@ use crate::state::{Download, Invoice, Session, State, Status, UpoPage};
 
 /// Online session lifetime.
 pub(crate) const ONLINE_SESSION_TTL: Duration = Duration::hours(12);
-/// Invoices per session.
-pub(crate) const MAX_INVOICES_PER_SESSION: usize = 10_000;
 /// Lifetime of a presigned UPO URL from the status query that produced it.
 pub(crate) const DOWNLOAD_URL_TTL: Duration = Duration::hours(1);
 
@@ -156,15 +155,33 @@ pub(crate) fn send_invoice(inner: &Arc<Inner>, req: &Req) -> Result<Response, Ap
         ));
     }
     let mut st = inner.state();
+    // The context's current online limits (defaults or `/testdata/limits/context/session`).
+    // Inferred: KSeF does not say whether a session keeps the limits of its opening; the
+    // simulator applies the limits in force when each invoice arrives.
+    let (limits, _) = st.certs.session_limits_for(&caller.context);
     let session = session_mut(&mut st, &session_ref, &caller)?;
     session_open(session, now)?;
-    if session.invoices.len() >= MAX_INVOICES_PER_SESSION {
+    if session.invoices.len() >= limits.max_invoice_count() {
         return Err(ApiError::bad(
             21155,
             [format!(
-                "Sesja osiągnęła dozwolony limit liczby faktur {MAX_INVOICES_PER_SESSION}."
+                "Sesja o numerze referencyjnym {session_ref} osiągnęła dozwolony limit liczby faktur {}.",
+                limits.max_invoices
             )],
         ));
+    }
+    // Inferred: a declared size above both size limits of the context is refused at once as
+    // input validation (`invoiceSize`: "the maximum depends on the context's limits"); an
+    // invoice without an attachment above the smaller limit fails later with 430, once its
+    // content shows whether it carries one.
+    let largest = limits
+        .max_invoice_bytes()
+        .max(limits.max_invoice_with_attachment_bytes());
+    if body.invoice_size > largest {
+        return Err(ApiError::validation(format!(
+            "'invoiceSize' {} przekracza dozwolony rozmiar faktury {largest} B.",
+            body.invoice_size
+        )));
     }
     // Decrypting here (AES is cheap) lets plaintext size/hash mismatches be answered
     // synchronously, as KSeF does; a decryption failure is an asynchronous 435.
@@ -226,16 +243,16 @@ pub(crate) fn send_invoice(inner: &Arc<Inner>, req: &Req) -> Result<Response, Ap
 
 /// Verifies a received online invoice and assigns its KSeF number (or a failure status).
 fn process_invoice(inner: &Inner, session_ref: &str, ordinal: u32, plain: Option<Vec<u8>>) {
-    let Some(form) = inner
-        .state()
-        .sessions
-        .get(session_ref)
-        .map(|s| s.form.clone())
-    else {
+    let Some((form, limits)) = ({
+        let st = inner.state();
+        st.sessions
+            .get(session_ref)
+            .map(|s| (s.form.clone(), st.certs.session_limits_for(&s.context).0))
+    }) else {
         return;
     };
     // The file checks (XML rules, FA(3) schema) need no state: run them outside the lock.
-    let checked = check_invoice(plain.as_deref(), &form);
+    let checked = check_invoice(plain.as_deref(), &form, limits);
     let now = inner.now();
     settle_invoice(
         &mut inner.state(),
@@ -249,14 +266,42 @@ fn process_invoice(inner: &Inner, session_ref: &str, ordinal: u32, plain: Option
 
 /// The stateless half of verifying one invoice, shared by online and batch sessions
 /// (ksef-api.md §6.5): the decrypted bytes (`None`: decryption failed) → the invoice's facts, or
-/// its failure status (435 decryption, 430 file rules and schema).
-pub(crate) fn check_invoice(plain: Option<&[u8]>, form: &FormCode) -> Result<InvoiceFacts, Status> {
+/// its failure status (435 decryption, 430 size, file rules and schema). `limits` are the
+/// context's limits for this kind of session.
+pub(crate) fn check_invoice(
+    plain: Option<&[u8]>,
+    form: &FormCode,
+    limits: SessionLimits,
+) -> Result<InvoiceFacts, Status> {
     let plain = plain.ok_or_else(|| {
         Status::new(435, "Błąd odszyfrowania pliku")
             .with_detail("Nie udało się odszyfrować faktury kluczem sesji.")
     })?;
-    crate::invoice_xml::check(plain, form)
-        .map_err(|detail| Status::new(430, "Błąd weryfikacji pliku faktury").with_detail(detail))
+    let failed =
+        |detail: String| Status::new(430, "Błąd weryfikacji pliku faktury").with_detail(detail);
+    // The size comes first (before parsing): an invoice with an attachment may use the larger
+    // limit, one without only the smaller.
+    let (limit, mb) = if has_attachment(plain) {
+        (
+            limits.max_invoice_with_attachment_bytes(),
+            limits.max_invoice_with_attachment_mb,
+        )
+    } else {
+        (limits.max_invoice_bytes(), limits.max_invoice_mb)
+    };
+    if plain.len() as u64 > limit {
+        return Err(failed(format!(
+            "Rozmiar faktury {} B przekracza dozwolony rozmiar {mb} MB.",
+            plain.len()
+        )));
+    }
+    crate::invoice_xml::check(plain, form).map_err(failed)
+}
+
+/// Whether the bytes hold a `Zalacznik` element (a cheap scan before parsing; the parsed
+/// [`InvoiceFacts::has_attachment`] decides the consent check).
+pub(crate) fn has_attachment(xml: &[u8]) -> bool {
+    xml.windows(b"Zalacznik>".len()).any(|w| w == b"Zalacznik>")
 }
 
 /// The stateful half, shared by online and batch sessions; runs under the state lock: seller vs
@@ -306,6 +351,26 @@ pub(crate) fn settle_invoice(
                 "Brak uprawnień do wystawiania faktur w imieniu podmiotu {}.",
                 facts.seller_nip
             )),
+            None,
+        );
+        return;
+    }
+    // Attachments need the seller's consent (`/testdata/attachment`; e-Urząd Skarbowy on
+    // production), in online and batch sessions alike.
+    if facts.has_attachment
+        && !st
+            .attachments
+            .get(&facts.seller_nip)
+            .is_some_and(|(allowed, _)| *allowed)
+    {
+        set(
+            st,
+            Status::new(415, "Brak możliwości wysyłania faktury z załącznikiem").with_detail(
+                format!(
+                    "Podmiot {} nie ma zgody na wysyłanie faktur z załącznikiem.",
+                    facts.seller_nip
+                ),
+            ),
             None,
         );
         return;

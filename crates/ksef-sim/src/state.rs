@@ -52,11 +52,15 @@ pub(crate) struct Challenge {
     pub used: bool,
 }
 
-/// How the subject authenticated.
+/// How the subject authenticated (the spec's `AuthenticationMethod`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum AuthMethod {
     QualifiedSeal,
     QualifiedSignature,
+    /// A KSeF certificate issued by the simulator's CA.
+    InternalCertificate,
+    /// A Peppol service provider's certificate (a `PeppolId` context).
+    PeppolSignature,
     Token,
 }
 
@@ -65,21 +69,39 @@ impl AuthMethod {
         match self {
             AuthMethod::QualifiedSeal => "QualifiedSeal",
             AuthMethod::QualifiedSignature => "QualifiedSignature",
+            AuthMethod::InternalCertificate => "InternalCertificate",
+            AuthMethod::PeppolSignature => "PeppolSignature",
             AuthMethod::Token => "Token",
         }
     }
 
+    /// `authenticationMethodInfo`. The spec's only example is the seal's
+    /// (`XadesSignature`, `xades.qualified-seal`, "Pieczęć kwalifikowana"); Inferred: the other
+    /// codes follow its `category.kebab-name` pattern and the display names are the
+    /// descriptions of the `AuthenticationMethod` enum.
     pub fn info(self) -> serde_json::Value {
         let (category, code, name) = match self {
-            AuthMethod::QualifiedSeal => {
-                ("XadesSignature", "Seal.Qualified", "Pieczęć kwalifikowana")
-            }
+            AuthMethod::QualifiedSeal => (
+                "XadesSignature",
+                "xades.qualified-seal",
+                "Pieczęć kwalifikowana",
+            ),
             AuthMethod::QualifiedSignature => (
                 "XadesSignature",
-                "Signature.Qualified",
+                "xades.qualified-signature",
                 "Podpis kwalifikowany",
             ),
-            AuthMethod::Token => ("Token", "Token.Ksef", "Token KSeF"),
+            AuthMethod::InternalCertificate => (
+                "XadesSignature",
+                "xades.internal-certificate",
+                "Certyfikat KSeF",
+            ),
+            AuthMethod::PeppolSignature => (
+                "XadesSignature",
+                "xades.peppol-signature",
+                "Podpis dostawcy usług Peppol",
+            ),
+            AuthMethod::Token => ("Token", "token.ksef", "Token KSeF"),
         };
         serde_json::json!({"category": category, "code": code, "displayName": name})
     }

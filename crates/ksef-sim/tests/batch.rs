@@ -607,3 +607,125 @@ async fn session_failures() {
     assert_eq!(code(&st), 200, "{st:#}");
     assert_eq!(st["successfulInvoiceCount"], 2);
 }
+
+/// The FA(3) template with an attachment (`Zalacznik`), filled for `nip`.
+fn attachment_invoice(nip: &str, number: &str) -> Vec<u8> {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/invoices/invoice-template-fa-3-with-attachment.xml"
+    ))
+    .unwrap()
+    .replace("#nip#", nip)
+    .replace("#invoice_number#", number)
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn context_limits_and_attachment_consent_apply_to_batches() {
+    let (_sim, api) = start().await;
+    let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
+    let key = SessionKey::generate().unwrap();
+    let mf = api.mf_key("SymmetricKeyEncryption").await;
+    let code = |v: &Value| v["status"]["code"].as_i64().unwrap();
+    let set = |batch: Value| {
+        api.call(
+            OperationId::TestdataSetSessionLimits,
+            &[],
+            Some(&access),
+            Body::Json(json!({
+                "onlineSession": {"maxInvoiceSizeInMB": 1, "maxInvoiceWithAttachmentSizeInMB": 3, "maxInvoices": 10000},
+                "batchSession": batch,
+            })),
+        )
+    };
+    // Batch limits: two invoices, 0 MB without an attachment, 1 MB with one.
+    let r = set(
+        json!({"maxInvoiceSizeInMB": 0, "maxInvoiceWithAttachmentSizeInMB": 1, "maxInvoices": 2}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+
+    // Three invoices are over the overridden count: 420.
+    let three = prepare(
+        zip_of(&[
+            named("1.xml", invoice(NIP, "BL/1")),
+            named("2.xml", invoice(NIP, "BL/2")),
+            named("3.xml", invoice(NIP, "BL/3")),
+        ]),
+        1,
+        &key,
+        false,
+    );
+    let st = run_raw(&api, &access, three.open_body(&key, &mf), &three.parts).await;
+    assert_eq!(code(&st), 420, "{st:#}");
+    assert!(
+        st["status"]["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("dozwolone jest 2"),
+        "{st:#}"
+    );
+
+    // Two: the plain one is over 0 MB (430), the attachment one has no consent (415); none
+    // is accepted, so the session ends 445.
+    let two = prepare(
+        zip_of(&[
+            named("plain.xml", invoice(NIP, "BL/4")),
+            named("att.xml", attachment_invoice(NIP, "BL/5")),
+        ]),
+        1,
+        &key,
+        false,
+    );
+    let (session, st) = run(&api, &access, &two, &key).await;
+    assert_eq!(code(&st), 445, "{st:#}");
+    let failed = list_all(&api, &access, &session, true).await;
+    let by_name = |n: &str| {
+        failed
+            .iter()
+            .find(|i| i["invoiceFileName"] == n)
+            .unwrap_or_else(|| panic!("{n} not in {failed:#?}"))["status"]
+            .clone()
+    };
+    assert_eq!(by_name("plain.xml")["code"], 430);
+    assert!(
+        by_name("plain.xml")["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("0 MB")
+    );
+    assert_eq!(by_name("att.xml")["code"], 415);
+
+    // With the consent the attachment invoice is accepted in a batch.
+    let r = api
+        .call(
+            OperationId::TestdataEnableAttachments,
+            &[],
+            None,
+            Body::Json(json!({"nip": NIP})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let att = prepare(
+        zip_of(&[named("att.xml", attachment_invoice(NIP, "BL/5"))]),
+        1,
+        &key,
+        false,
+    );
+    let (_, st) = run(&api, &access, &att, &key).await;
+    assert_eq!(code(&st), 200, "{st:#}");
+
+    // DELETE restores the defaults: the three-invoice batch is accepted.
+    let r = api
+        .call(
+            OperationId::TestdataResetSessionLimits,
+            &[],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let (_, st) = run(&api, &access, &three, &key).await;
+    assert_eq!(code(&st), 200, "{st:#}");
+    assert_eq!(st["successfulInvoiceCount"], 3);
+}

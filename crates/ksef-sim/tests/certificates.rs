@@ -158,6 +158,20 @@ async fn certificate_lifecycle_and_authentication() {
     let ksef_signer = InMemorySigner::new(key, cert.clone()).unwrap();
     let st = xades_status(&api, &ksef_signer, "").await;
     assert_eq!(st["status"]["code"], 200, "{st}");
+    // KSeF reports a KSeF-certificate login as InternalCertificate, not as the seal its subject
+    // attributes resemble.
+    assert_eq!(st["authenticationMethod"], "InternalCertificate", "{st}");
+    assert_eq!(
+        st["authenticationMethodInfo"],
+        json!({"category": "XadesSignature", "code": "xades.internal-certificate",
+               "displayName": "Certyfikat KSeF"})
+    );
+    let st = xades_status(&api, &seal, "").await;
+    assert_eq!(st["authenticationMethod"], "QualifiedSeal", "{st}");
+    assert_eq!(
+        st["authenticationMethodInfo"]["code"],
+        "xades.qualified-seal"
+    );
     let st = xades_status(&api, &ksef_signer, "?verifyCertificateChain=true").await;
     assert_eq!(st["status"]["code"], 200, "{st}");
     let (access2, _, _) = api.login(&ksef_signer, NIP).await;
@@ -619,6 +633,15 @@ async fn limit_overrides_and_peppol_providers() {
     let xml = ksef_crypto::xades::sign(&req.to_xml().unwrap(), &seal).unwrap();
     let r = api.submit_xades(xml, "").await;
     assert_eq!(r.status, 202, "{:?}", r.json);
+    // A provider's login in its PeppolId context is a Peppol signature.
+    let st = api
+        .auth_status(
+            r.json["referenceNumber"].as_str().unwrap(),
+            r.json["authenticationToken"]["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(st["authenticationMethod"], "PeppolSignature", "{st}");
+    assert_eq!(st["authenticationMethodInfo"]["category"], "XadesSignature");
     let r = api
         .call_q(
             OperationId::QueryPeppolProviders,
@@ -689,6 +712,20 @@ async fn rate_limit_overrides_are_enforced() {
         );
     }
     assert_eq!(statuses, [200, 200, 429]);
+    // The production profile restores the catalogue's values (10/s for this group).
+    let r = api
+        .call(
+            OperationId::TestdataSetProductionRateLimits,
+            &[],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let r = api
+        .call(OperationId::ContextLimits, &[], Some(&access), Body::None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
     sim.shutdown().await;
 }
 

@@ -228,7 +228,17 @@ async fn metadata_query_filters_visibility_and_download() {
         assert_eq!(numbers(&r), want, "{extra}");
     }
 
-    // An invoice with an attachment, issued on an earlier day (so marked Offline).
+    // An invoice with an attachment (the seller has the consent), issued on an earlier day (so
+    // marked Offline).
+    let r = api
+        .call(
+            OperationId::TestdataEnableAttachments,
+            &[],
+            None,
+            Body::Json(json!({"nip": NIP})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
     let with_attachment = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../fixtures/invoices/invoice-template-fa-3-with-attachment.xml"
@@ -714,5 +724,61 @@ async fn not_yet_stored_invoices_and_export_expiry_on_a_manual_clock() {
         )
         .await;
     assert_eq!(r.status, 410);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_ten_running_exports_per_context() {
+    // Exports stay in progress for a minute, so ten of them are running at once.
+    let sim = ksef_sim::Simulator::builder()
+        .rate_limits(false)
+        .export_delay_for_tests(Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(sim.base_url());
+    let seal = signer("xmlsec1cli-rsa-seal");
+    let (access, _, _) = api.login(&seal, NIP).await;
+    let key = SessionKey::generate().unwrap();
+    let body = json!({"filters": filters("Subject1", "Invoicing")});
+    let mut refs = Vec::new();
+    for _ in 0..10 {
+        let r = start_export(&api, &access, &key, body.clone()).await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        refs.push(r.json["referenceNumber"].as_str().unwrap().to_owned());
+    }
+    for r in &refs {
+        let st = api
+            .call(
+                OperationId::InvoiceExportStatus,
+                &[r],
+                Some(&access),
+                Body::None,
+            )
+            .await;
+        assert_eq!(st.json["status"]["code"], 100, "{:?}", st.json);
+    }
+    // The eleventh is refused with 21182, in both error formats.
+    let r = start_export(&api, &access, &key, body.clone()).await;
+    assert_eq!((r.status, r.code()), (400, 21182), "{:?}", r.json);
+    let detail = r.json["exception"]["exceptionDetailList"][0]["details"][0]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("10"), "{detail}");
+    let mut problem = Api::new(sim.base_url());
+    problem
+        .headers
+        .push(("X-Error-Format", "problem-details".into()));
+    let r = start_export(&problem, &access, &key, body.clone()).await;
+    assert_eq!(r.status, 400);
+    assert!(r.content_type().starts_with("application/problem+json"));
+    assert_eq!(r.code(), 21182);
+
+    // The limit is per context: another context may still export.
+    api.testdata_grant(OTHER_NIP, ("Nip", NIP), &["InvoiceRead"])
+        .await;
+    let (other, _, _) = api.login(&seal, OTHER_NIP).await;
+    let r = start_export(&api, &other, &key, body.clone()).await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
     sim.shutdown().await;
 }
