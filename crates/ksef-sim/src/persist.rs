@@ -921,8 +921,15 @@ pub(crate) fn resume(inner: &Arc<crate::server::Inner>) {
         let mut closing = Vec::new();
         for (r, s) in &st.sessions {
             if s.batch.is_none() {
+                let limits = st.certs.session_limits_for(&s.context).0;
                 for inv in s.invoices.iter().filter(|i| i.status.code < 200) {
-                    invoices.push((r.clone(), inv.ordinal, inv.xml.clone(), s.form.clone()));
+                    invoices.push((
+                        r.clone(),
+                        inv.ordinal,
+                        inv.xml.clone(),
+                        s.form.clone(),
+                        limits,
+                    ));
                 }
             }
             if s.batch.is_none() && s.status.code == 170 {
@@ -937,8 +944,8 @@ pub(crate) fn resume(inner: &Arc<crate::server::Inner>) {
             .collect();
         (invoices, closing, auths)
     };
-    for (r, ordinal, xml, form) in invoices {
-        let checked = crate::sessions::check_invoice(xml.as_deref(), &form);
+    for (r, ordinal, xml, form, limits) in invoices {
+        let checked = crate::sessions::check_invoice(xml.as_deref(), &form, limits);
         let now = inner.now();
         crate::sessions::settle_invoice(
             &mut inner.state(),
