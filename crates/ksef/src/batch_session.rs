@@ -17,7 +17,7 @@ use ksef_transport::PresignedUpload;
 use crate::auth::AuthenticatedClient;
 use crate::batch::{BatchPackage, BatchPart};
 use crate::error::{Error, Result, StatusFailure};
-use crate::session::{ClosedSession, Sessions, session_invoices, wait_session};
+use crate::session::{ClosedSession, Sessions, outcome_unknown, session_invoices, wait_session};
 
 /// Upload progress, reported after each finished part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +108,42 @@ impl Sessions<'_> {
             )));
         }
         let auth = self.auth();
+        let opened = open_batch(auth, package, key, options).await?;
+        let reference = opened.reference_number;
+        upload_parts(auth, package, &opened.part_upload_requests, options).await?;
+        close_batch(auth, &reference).await?;
+        let session = wait_session(auth, &reference).await?;
+        let invoices = map_results(auth, &reference, package).await?;
+        Ok(BatchOutcome { session, invoices })
+    }
+
+    /// The per-invoice results of batch session `reference`, mapped to `package`'s input names
+    /// and hashes. [`send_batch`](Self::send_batch) returns them itself; this is for a session
+    /// that failed as a whole with its invoices still reported — status 445, no invoice accepted,
+    /// where `send_batch` returns [`Error::SessionFailed`] carrying the reference.
+    pub async fn batch_results(
+        &self,
+        reference: &ReferenceNumber,
+        package: &BatchPackage,
+    ) -> Result<Vec<BatchInvoiceResult>> {
+        map_results(self.auth(), reference, package).await
+    }
+}
+
+/// Opens the batch session. Opening is not idempotent, so the transport never repeats it; when
+/// the outcome is unknown (5xx, timeout, connection lost after sending) the SDK opens again, up
+/// to the retry policy's attempts. A session the lost request may have opened receives no parts
+/// and is never closed: KSeF cancels it when its upload window ends, with no invoice in it, so no
+/// invoice is lost or sent twice (its upload URLs never reached us, so it cannot be reused).
+async fn open_batch(
+    auth: &AuthenticatedClient,
+    package: &BatchPackage,
+    key: &SessionKey,
+    options: &BatchSendOptions,
+) -> Result<api::OpenBatchSessionResponse> {
+    let policy = auth.client().transport().retry();
+    let mut attempt = 1;
+    loop {
         let opened = auth
             .client()
             .with_public_key(KeyUsage::SymmetricKeyEncryption, |mf| async move {
@@ -124,28 +160,50 @@ impl Sessions<'_> {
                 })
                 .await
             })
-            .await?
-            .into_value();
-        let reference = opened.reference_number;
-        upload_parts(auth, package, &opened.part_upload_requests, options).await?;
-        let r = &reference;
-        auth.call(|t| async move { auth.client().transport().close_batch_session(&t, r).await })
-            .await?;
-        let session = wait_session(auth, &reference).await?;
-        let invoices = map_results(auth, &reference, package).await?;
-        Ok(BatchOutcome { session, invoices })
+            .await;
+        match opened {
+            Ok(o) => return Ok(o.into_value()),
+            Err(e) if outcome_unknown(&e) && attempt < policy.max_attempts => {
+                tracing::warn!(error = %e, attempt, "batch session open outcome unknown: opening again");
+                tokio::time::sleep(policy.backoff(attempt, 0.5)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
+}
 
-    /// The per-invoice results of batch session `reference`, mapped to `package`'s input names
-    /// and hashes. [`send_batch`](Self::send_batch) returns them itself; this is for a session
-    /// that failed as a whole with its invoices still reported — status 445, no invoice accepted,
-    /// where `send_batch` returns [`Error::SessionFailed`] carrying the reference.
-    pub async fn batch_results(
-        &self,
-        reference: &ReferenceNumber,
-        package: &BatchPackage,
-    ) -> Result<Vec<BatchInvoiceResult>> {
-        map_results(self.auth(), reference, package).await
+/// Closes the batch session. Closing is not idempotent (a second close is 21180), so the
+/// transport never repeats it. When the outcome is unknown the session's status tells: still
+/// open (100) → close again; otherwise the lost request closed it.
+async fn close_batch(auth: &AuthenticatedClient, reference: &ReferenceNumber) -> Result<()> {
+    let policy = auth.client().transport().retry();
+    let mut attempt = 1;
+    loop {
+        let closed = auth
+            .call(|t| async move {
+                auth.client()
+                    .transport()
+                    .close_batch_session(&t, reference)
+                    .await
+            })
+            .await;
+        match closed {
+            Ok(_) => return Ok(()),
+            Err(e) if outcome_unknown(&e) => {
+                tracing::warn!(error = %e, attempt, "batch session close outcome unknown: checking the session status");
+                let status = auth.sessions().status(reference).await?;
+                if status.status.code != 100 {
+                    return Ok(());
+                }
+                if attempt >= policy.max_attempts {
+                    return Err(e);
+                }
+                tokio::time::sleep(policy.backoff(attempt, 0.5)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -195,8 +253,9 @@ async fn upload_parts(
     Ok(())
 }
 
-/// Streams one part from its file; repeats a retryable failure up to `retries` times (a blob
-/// PUT to the same URL replaces the same blob, so repeating is safe).
+/// Streams one part from its file; repeats a retryable failure (5xx, 429, timeout, broken
+/// connection) up to `retries` times with the client's backoff (a blob PUT to the same URL
+/// replaces the same blob, so repeating is safe — also when only the answer was lost).
 async fn upload_one(
     auth: &AuthenticatedClient,
     part: &BatchPart,
@@ -217,8 +276,15 @@ async fn upload_one(
             Ok(()) => return Ok(()),
             Err(e) if e.is_retryable() && attempt < retries => {
                 attempt += 1;
+                // The client's backoff, or longer when storage said when (429/503 Retry-After).
+                let policy = auth.client().transport().retry();
+                let wait = policy.backoff(attempt, 0.5).max(
+                    e.api_error()
+                        .and_then(|a| a.retry_after)
+                        .unwrap_or_default(),
+                );
                 tracing::warn!(part = part.ordinal_number(), attempt, error = %e, "retrying a part upload");
-                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt.min(6))).await;
+                tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(e.into()),
         }

@@ -226,7 +226,7 @@ pub(crate) fn check_invoice_bytes(xml: &[u8]) -> Result<()> {
 
 /// Whether a failed call may still have been carried out by KSeF: a 5xx answer, a timeout, or
 /// a connection that broke after the request was sent.
-fn outcome_unknown(e: &Error) -> bool {
+pub(crate) fn outcome_unknown(e: &Error) -> bool {
     match e {
         Error::Transport(t) => match t {
             ksef_transport::Error::Api { api, .. } => (500..=599).contains(&api.status),
