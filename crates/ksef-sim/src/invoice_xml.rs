@@ -5,7 +5,11 @@
 //!
 //! FA(3) documents are also parsed with `ksef_fa` (a typed model generated from the official
 //! XSD, checking element order, cardinalities, patterns, enumerations and digit limits), so what
-//! the schema rejects is rejected with 430. FA(2), FA_RR and PEF get the structural checks only.
+//! the schema rejects is rejected with 430. FA(2) and FA_RR get the checks of their schemas'
+//! top level (the order and cardinality of `Naglowek` … `Stopka`, no foreign elements), the fixed
+//! values and ranges of `Naglowek`, and their required fields; PEF and PEF_KOR (UBL `Invoice` /
+//! `CreditNote`) the elements KSeF reads and the Peppol BIS rules that need no schema. Inferred:
+//! the simulator has no general XSD engine, so deeper schema errors of FA(2), FA_RR and PEF pass.
 
 use ksef_model::form::FormCode;
 
@@ -69,6 +73,12 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
     }
     let text_of =
         |n: Option<roxmltree::Node<'_, '_>>| n.and_then(|n| n.text()).map(|t| t.trim().to_owned());
+    if matches!(form, FormCode::Pef3 | FormCode::PefKor3) {
+        return check_pef(root, form);
+    }
+    if matches!(form, FormCode::Fa2 | FormCode::FaRr1) {
+        check_fa_top_level(root, ns, form)?;
+    }
     let header = child_in(root, ns, "Naglowek").ok_or("Brak elementu Naglowek.")?;
     let kod = child_in(header, ns, "KodFormularza").ok_or("Brak elementu KodFormularza.")?;
     let system = kod.attribute("kodSystemowy").unwrap_or("");
@@ -85,12 +95,26 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
         .and_then(|d| child_in(d, ns, "NIP"));
     let seller_nip =
         text_of(seller).ok_or("Brak NIP sprzedawcy (Podmiot1/DaneIdentyfikacyjne/NIP).")?;
-    let fa = child_in(root, ns, "Fa").ok_or("Brak elementu Fa.")?;
+    // FA_RR keeps its body in `FakturaRR`, the number in `P_4C` and the issue date in `P_4B`.
+    let (body, number_el, date_el) = if *form == FormCode::FaRr1 {
+        ("FakturaRR", "P_4C", "P_4B")
+    } else {
+        ("Fa", "P_2", "P_1")
+    };
+    let fa = child_in(root, ns, body).ok_or(format!("Brak elementu {body}."))?;
     let kind = text_of(child_in(fa, ns, "RodzajFaktury")).ok_or("Brak elementu RodzajFaktury.")?;
-    let number = text_of(child_in(fa, ns, "P_2")).ok_or("Brak elementu P_2 (numer faktury).")?;
-    let p1 = text_of(child_in(fa, ns, "P_1")).ok_or("Brak elementu P_1 (data wystawienia).")?;
+    let number = text_of(child_in(fa, ns, number_el))
+        .filter(|n| !n.is_empty())
+        .ok_or(format!("Brak elementu {number_el} (numer faktury)."))?;
+    if number.chars().count() > 256 {
+        return Err(format!(
+            "Numer faktury {number_el} jest dłuższy niż 256 znaków."
+        ));
+    }
+    let p1 = text_of(child_in(fa, ns, date_el))
+        .ok_or(format!("Brak elementu {date_el} (data wystawienia)."))?;
     let issue_date = ksef_model::datetime::parse_date(&p1)
-        .map_err(|_| format!("Nieprawidłowa data wystawienia P_1 '{p1}'."))?;
+        .map_err(|_| format!("Nieprawidłowa data wystawienia {date_el} '{p1}'."))?;
     if *form == FormCode::Fa3
         && let Err(e) = ksef_fa::Faktura::from_xml(text)
     {
@@ -107,6 +131,278 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
         number,
         issue_date,
         has_attachment: child_in(root, ns, "Zalacznik").is_some(),
+    })
+}
+
+/// The top level of an FA(2) or FA_RR document against its schema: the children of `Faktura` in
+/// the schema's order and cardinality, nothing else, and `Naglowek`'s fixed values and ranges.
+fn check_fa_top_level(
+    root: roxmltree::Node<'_, '_>,
+    ns: &str,
+    form: &FormCode,
+) -> Result<(), String> {
+    let schema = form.system_code();
+    // (element, min, max), from schemat_FA(2)_v1-0E.xsd and schemat_FA_RR(1)_v1-1E.xsd.
+    let (sequence, variant, earliest): (&[(&str, usize, usize)], &str, &str) =
+        if *form == FormCode::FaRr1 {
+            (
+                &[
+                    ("Naglowek", 1, 1),
+                    ("Podmiot1", 1, 1),
+                    ("Podmiot2", 1, 1),
+                    ("Podmiot3", 0, 100),
+                    ("FakturaRR", 1, 1),
+                    ("Stopka", 0, 1),
+                ],
+                "1",
+                "2026-01-01T00:00:00Z",
+            )
+        } else {
+            (
+                &[
+                    ("Naglowek", 1, 1),
+                    ("Podmiot1", 1, 1),
+                    ("Podmiot2", 1, 1),
+                    ("Podmiot3", 0, 100),
+                    ("PodmiotUpowazniony", 0, 1),
+                    ("Fa", 1, 1),
+                    ("Stopka", 0, 1),
+                ],
+                "2",
+                "2022-01-01T00:00:00Z",
+            )
+        };
+    let mut children = root
+        .children()
+        .filter(|c| c.is_element() || (c.is_text() && !c.text().unwrap_or("").trim().is_empty()))
+        .peekable();
+    for &(name, min, max) in sequence {
+        let mut n = 0;
+        while let Some(c) = children.peek() {
+            if c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == Some(ns)
+            {
+                n += 1;
+                children.next();
+            } else {
+                break;
+            }
+        }
+        if n < min {
+            return Err(format!(
+                "Niezgodność ze schematem {schema}: brak wymaganego elementu {name}."
+            ));
+        }
+        if n > max {
+            return Err(format!(
+                "Niezgodność ze schematem {schema}: element {name} występuje {n} razy (dozwolone {max})."
+            ));
+        }
+    }
+    if let Some(c) = children.next() {
+        let what = if c.is_element() {
+            format!("nieoczekiwany element {}", c.tag_name().name())
+        } else {
+            "nieoczekiwany tekst".to_owned()
+        };
+        return Err(format!("Niezgodność ze schematem {schema}: {what}."));
+    }
+    let header = child_in(root, ns, "Naglowek").ok_or("Brak elementu Naglowek.")?;
+    let text = |name: &str| {
+        child_in(header, ns, name)
+            .and_then(|n| n.text())
+            .map(|t| t.trim().to_owned())
+    };
+    if text("KodFormularza").as_deref() != Some(form.value()) {
+        return Err(format!(
+            "Niezgodność ze schematem {schema}: KodFormularza musi mieć wartość {}.",
+            form.value()
+        ));
+    }
+    if text("WariantFormularza").as_deref() != Some(variant) {
+        return Err(format!(
+            "Niezgodność ze schematem {schema}: WariantFormularza musi mieć wartość {variant}."
+        ));
+    }
+    let created = text("DataWytworzeniaFa").ok_or(format!(
+        "Niezgodność ze schematem {schema}: brak elementu DataWytworzeniaFa."
+    ))?;
+    let parsed = time::OffsetDateTime::parse(
+        &created,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map_err(|_| {
+        format!("Niezgodność ze schematem {schema}: DataWytworzeniaFa '{created}' nie jest datą i czasem.")
+    })?;
+    let range = [earliest, "2050-01-01T23:59:59Z"].map(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    });
+    if range[0].is_some_and(|lo| parsed < lo) || range[1].is_some_and(|hi| parsed > hi) {
+        return Err(format!(
+            "Niezgodność ze schematem {schema}: DataWytworzeniaFa '{created}' spoza zakresu {earliest} … 2050-01-01T23:59:59Z."
+        ));
+    }
+    Ok(())
+}
+
+/// UBL 2.1 basic and aggregate components (PEF, PEF_KOR).
+const UBL_CBC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2";
+const UBL_CAC: &str = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2";
+
+/// The seller's NIP of a UBL party: `PartyTaxScheme/CompanyID`, else
+/// `PartyLegalEntity/CompanyID`, without a `PL` prefix.
+fn ubl_party_nip(party: roxmltree::Node<'_, '_>) -> Option<String> {
+    let id = |agg: &str| {
+        child_in(party, UBL_CAC, agg)
+            .and_then(|n| child_in(n, UBL_CBC, "CompanyID"))
+            .and_then(|n| n.text())
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let v = id("PartyTaxScheme").or_else(|| id("PartyLegalEntity"))?;
+    Some(v.strip_prefix("PL").map(str::to_owned).unwrap_or(v))
+}
+
+/// A PEF (UBL `Invoice`) or PEF_KOR (UBL `CreditNote`) document: what KSeF reads from it and the
+/// rules of Peppol BIS Billing 3.0 that need no schema (ksef-api.md §6.1, §17).
+fn check_pef(root: roxmltree::Node<'_, '_>, form: &FormCode) -> Result<InvoiceFacts, String> {
+    let credit = *form == FormCode::PefKor3;
+    let schema = form.system_code();
+    let text = |n: Option<roxmltree::Node<'_, '_>>| {
+        n.and_then(|n| n.text())
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let cbc = |name: &str| text(child_in(root, UBL_CBC, name));
+    let missing = |what: &str| format!("Niezgodność ze schematem {schema}: brak elementu {what}.");
+    cbc("CustomizationID").ok_or_else(|| missing("cbc:CustomizationID"))?;
+    let number = cbc("ID").ok_or_else(|| missing("cbc:ID (numer faktury)"))?;
+    let issue = cbc("IssueDate").ok_or_else(|| missing("cbc:IssueDate"))?;
+    let issue_date = ksef_model::datetime::parse_date(&issue)
+        .map_err(|_| format!("Nieprawidłowa data wystawienia cbc:IssueDate '{issue}'."))?;
+    let type_el = if credit {
+        "CreditNoteTypeCode"
+    } else {
+        "InvoiceTypeCode"
+    };
+    let type_code = cbc(type_el).ok_or_else(|| missing(&format!("cbc:{type_el}")))?;
+    if type_code.len() != 3 || !type_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "Niezgodność ze schematem {schema}: cbc:{type_el} '{type_code}' nie jest kodem UNCL1001."
+        ));
+    }
+    let currency =
+        cbc("DocumentCurrencyCode").ok_or_else(|| missing("cbc:DocumentCurrencyCode"))?;
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "Niezgodność ze schematem {schema}: cbc:DocumentCurrencyCode '{currency}' nie jest kodem ISO 4217."
+        ));
+    }
+    let supplier = child_in(root, UBL_CAC, "AccountingSupplierParty")
+        .and_then(|p| child_in(p, UBL_CAC, "Party"))
+        .ok_or_else(|| missing("cac:AccountingSupplierParty/cac:Party"))?;
+    child_in(root, UBL_CAC, "AccountingCustomerParty")
+        .and_then(|p| child_in(p, UBL_CAC, "Party"))
+        .ok_or_else(|| missing("cac:AccountingCustomerParty/cac:Party"))?;
+    let total = child_in(root, UBL_CAC, "LegalMonetaryTotal")
+        .ok_or_else(|| missing("cac:LegalMonetaryTotal"))?;
+    let payable = text(child_in(total, UBL_CBC, "PayableAmount"))
+        .ok_or_else(|| missing("cac:LegalMonetaryTotal/cbc:PayableAmount"))?;
+    if payable.parse::<f64>().is_err() {
+        return Err(format!(
+            "Niezgodność ze schematem {schema}: cbc:PayableAmount '{payable}' nie jest kwotą."
+        ));
+    }
+    let line = if credit {
+        "CreditNoteLine"
+    } else {
+        "InvoiceLine"
+    };
+    if child_in(root, UBL_CAC, line).is_none() {
+        return Err(missing(&format!("cac:{line}")));
+    }
+    let seller_nip = ubl_party_nip(supplier).ok_or_else(|| {
+        missing("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID (NIP)")
+    })?;
+    if seller_nip.len() != 10 || !seller_nip.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("Nieprawidłowy NIP sprzedawcy '{seller_nip}'."));
+    }
+    let has_attachment = ubl_has_attachment(root);
+    Ok(InvoiceFacts {
+        seller_nip,
+        // Inferred: the duplicate key of a PEF document is (NIP, its invoice type, cbc:ID).
+        kind: if credit { "KorPef" } else { "VatPef" }.to_owned(),
+        number,
+        issue_date,
+        has_attachment,
+    })
+}
+
+/// Whether a UBL document embeds an attachment (`cac:AdditionalDocumentReference/cac:Attachment/
+/// cbc:EmbeddedDocumentBinaryObject`). Inferred: a reference to an external document
+/// (`cac:ExternalReference`) is not an attachment in KSeF's sense.
+fn ubl_has_attachment(root: roxmltree::Node<'_, '_>) -> bool {
+    root.children().any(|c| {
+        c.is_element()
+            && c.tag_name().name() == "AdditionalDocumentReference"
+            && c.tag_name().namespace() == Some(UBL_CAC)
+            && child_in(c, UBL_CAC, "Attachment")
+                .and_then(|a| child_in(a, UBL_CBC, "EmbeddedDocumentBinaryObject"))
+                .is_some()
+    })
+}
+
+/// The metadata of an accepted PEF or PEF_KOR document (UBL).
+fn pef_metadata(root: roxmltree::Node<'_, '_>, form: &FormCode) -> Option<InvoiceMeta> {
+    let text = |n: Option<roxmltree::Node<'_, '_>>| {
+        n.and_then(|n| n.text())
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    let party =
+        |agg: &str| child_in(root, UBL_CAC, agg).and_then(|p| child_in(p, UBL_CAC, "Party"));
+    let name = |p: Option<roxmltree::Node<'_, '_>>| {
+        p.and_then(|p| child_in(p, UBL_CAC, "PartyLegalEntity"))
+            .and_then(|e| text(child_in(e, UBL_CBC, "RegistrationName")))
+    };
+    let supplier = party("AccountingSupplierParty");
+    let customer = party("AccountingCustomerParty");
+    let buyer = match customer.and_then(ubl_party_nip) {
+        Some(v) if v.len() == 10 && v.bytes().all(|b| b.is_ascii_digit()) => ("Nip", Some(v)),
+        Some(v) => ("Other", Some(v)),
+        None => ("None", None),
+    };
+    let total = child_in(root, UBL_CAC, "LegalMonetaryTotal");
+    let amount = |n: &str| {
+        total
+            .and_then(|t| text(child_in(t, UBL_CBC, n)))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let net = amount("TaxExclusiveAmount").unwrap_or(0.0);
+    let gross = amount("TaxInclusiveAmount")
+        .or_else(|| amount("PayableAmount"))
+        .unwrap_or(net);
+    let vat = child_in(root, UBL_CAC, "TaxTotal")
+        .and_then(|t| text(child_in(t, UBL_CBC, "TaxAmount")))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(gross - net);
+    Some(InvoiceMeta {
+        seller_nip: supplier.and_then(ubl_party_nip).unwrap_or_default(),
+        seller_name: name(supplier),
+        buyer,
+        buyer_name: name(customer),
+        number: text(child_in(root, UBL_CBC, "ID")).unwrap_or_default(),
+        issue_date: text(child_in(root, UBL_CBC, "IssueDate"))
+            .and_then(|d| ksef_model::datetime::parse_date(&d).ok()),
+        currency: text(child_in(root, UBL_CBC, "DocumentCurrencyCode"))
+            .unwrap_or_else(|| "PLN".into()),
+        net,
+        gross,
+        vat,
+        invoice_type: invoice_type(form, ""),
+        third: Vec::new(),
+        authorized: None,
+        has_attachment: ubl_has_attachment(root),
+        self_invoicing: false,
     })
 }
 
@@ -155,6 +451,9 @@ pub(crate) fn metadata(xml: &[u8], form: &FormCode) -> Option<InvoiceMeta> {
     let doc = roxmltree::Document::parse(text).ok()?;
     let root = doc.root_element();
     let ns = root.tag_name().namespace().unwrap_or("");
+    if matches!(form, FormCode::Pef3 | FormCode::PefKor3) {
+        return pef_metadata(root, form);
+    }
     let text_of = |n: Option<roxmltree::Node<'_, '_>>| {
         n.and_then(|n| n.text())
             .map(|t| t.trim().to_owned())

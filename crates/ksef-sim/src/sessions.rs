@@ -301,7 +301,9 @@ pub(crate) fn check_invoice(
 /// Whether the bytes hold a `Zalacznik` element (a cheap scan before parsing; the parsed
 /// [`InvoiceFacts::has_attachment`] decides the consent check).
 pub(crate) fn has_attachment(xml: &[u8]) -> bool {
-    xml.windows(b"Zalacznik>".len()).any(|w| w == b"Zalacznik>")
+    // FA: `Zalacznik`; PEF (UBL): an embedded document in `cac:Attachment`.
+    let contains = |needle: &[u8]| xml.windows(needle.len()).any(|w| w == needle);
+    contains(b"Zalacznik>") || contains(b"EmbeddedDocumentBinaryObject")
 }
 
 /// The stateful half, shared by online and batch sessions; runs under the state lock: seller vs

@@ -782,3 +782,230 @@ async fn at_most_ten_running_exports_per_context() {
     assert_eq!(r.status, 201, "{:?}", r.json);
     sim.shutdown().await;
 }
+
+/// A fixture template with its placeholders filled for the seller `nip`.
+fn template(name: &str, nip: &str, number: &str) -> Vec<u8> {
+    std::fs::read_to_string(format!(
+        "{}/../../fixtures/invoices/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("#nip#", nip)
+    .replace("#supplier_nip#", &format!("PL{nip}"))
+    .replace("#buyer_nip#", OTHER_NIP)
+    .replace("#invoice_number#", number)
+    .replace("#issue_date#", "2026-01-15")
+    .replace("#due_date#", "2026-02-15")
+    .replace("#buyer_reference#", "REF-1")
+    .replace("#compliant#", "")
+    .replace("#extended#", "")
+    .replace("#iban#", "PL61109010140000071219812874")
+    .replace("#ksef_number#", "5265877635-20260115-0100001AF629-AF")
+    .into_bytes()
+}
+
+/// Opens an online session for a form code; returns (reference, key).
+async fn open_form(api: &Api, access: &str, form: Value) -> (String, SessionKey) {
+    let (pk, id) = api.mf_key("SymmetricKeyEncryption").await;
+    let key = SessionKey::generate().unwrap();
+    let info = key.encryption_info(&pk, Some(&id)).unwrap();
+    let r = api
+        .call(
+            OperationId::OpenOnlineSession,
+            &[],
+            Some(access),
+            Body::Json(json!({
+                "formCode": form,
+                "encryption": {
+                    "encryptedSymmetricKey": info.encrypted_symmetric_key,
+                    "initializationVector": info.initialization_vector,
+                    "publicKeyId": info.public_key_id,
+                },
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    (r.json["referenceNumber"].as_str().unwrap().to_owned(), key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fa2_fa_rr_pef_and_pef_kor_are_verified_online() {
+    let (sim, api) = start().await;
+    let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
+    let fa2 = |n: &str| template("invoice-template-fa-2.xml", NIP, n);
+    let rr = |n: &str| template("invoice-template-fa-rr-1.xml", NIP, n);
+    let pef = |n: &str| template("invoice-template-fa-3-pef.xml", NIP, n);
+    let kor = |n: &str| template("invoice-template-fa-3-pef-correction.xml", NIP, n);
+    let edit = |xml: Vec<u8>, from: &str, to: &str| {
+        let s = String::from_utf8(xml).unwrap();
+        assert!(s.contains(from), "{from}");
+        s.replacen(from, to, 1).into_bytes()
+    };
+    // (form code, a valid document, invalid ones with a word their 430 detail names)
+    type Case<'a> = (Value, Vec<u8>, Vec<(Vec<u8>, &'a str)>);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            json!({"systemCode": "FA (2)", "schemaVersion": "1-0E", "value": "FA"}),
+            fa2("F2/1"),
+            vec![
+                (
+                    edit(
+                        fa2("F2/2"),
+                        "<WariantFormularza>2<",
+                        "<WariantFormularza>3<",
+                    ),
+                    "WariantFormularza",
+                ),
+                (edit(fa2("F2/3"), "<Fa>", "<Nieznany/><Fa>"), "Fa"),
+                (
+                    edit(
+                        fa2("F2/4"),
+                        "2025-05-27T12:07:41.197234Z",
+                        "2021-05-27T12:07:41Z",
+                    ),
+                    "DataWytworzeniaFa",
+                ),
+                // The FA(3) template is not an FA(2) document (namespace and form code).
+                (invoice(NIP, "F2/5"), "FA (2)"),
+            ],
+        ),
+        (
+            json!({"systemCode": "FA_RR (1)", "schemaVersion": "1-1E", "value": "FA_RR"}),
+            rr("RR/1"),
+            vec![
+                (
+                    edit(
+                        rr("RR/2"),
+                        "<P_4B>2026-02-23</P_4B>",
+                        "<P_4B>2026-02-31</P_4B>",
+                    ),
+                    "P_4B",
+                ),
+                (
+                    edit(rr("RR/3"), "<Podmiot2>", "<Podmiot2/><Podmiot2>"),
+                    "Podmiot2",
+                ),
+                (
+                    edit(
+                        rr("RR/4"),
+                        "<KodFormularza kodSystemowy=\"FA_RR (1)\" wersjaSchemy=\"1-1E\">FA_RR<",
+                        "<KodFormularza kodSystemowy=\"FA_RR (1)\" wersjaSchemy=\"1-1E\">RR<",
+                    ),
+                    "KodFormularza",
+                ),
+            ],
+        ),
+        (
+            json!({"systemCode": "PEF (3)", "schemaVersion": "2-1", "value": "PEF"}),
+            pef("PEF/1"),
+            vec![
+                (
+                    edit(
+                        pef("PEF/2"),
+                        "<cbc:InvoiceTypeCode>380<",
+                        "<cbc:InvoiceTypeCode>X<",
+                    ),
+                    "InvoiceTypeCode",
+                ),
+                (
+                    edit(
+                        pef("PEF/3"),
+                        "<cac:LegalMonetaryTotal>",
+                        "<cac:LegalMonetaryTotalX>",
+                    ),
+                    "XML",
+                ),
+                (
+                    edit(
+                        pef("PEF/4"),
+                        "<cbc:DocumentCurrencyCode>EUR<",
+                        "<cbc:DocumentCurrencyCode>eur<",
+                    ),
+                    "DocumentCurrencyCode",
+                ),
+            ],
+        ),
+        (
+            json!({"systemCode": "PEF_KOR (3)", "schemaVersion": "2-1", "value": "PEF"}),
+            kor("KOR/1"),
+            vec![
+                (
+                    edit(
+                        kor("KOR/2"),
+                        "<cbc:CreditNoteTypeCode>381<",
+                        "<cbc:CreditNoteTypeCode><",
+                    ),
+                    "CreditNoteTypeCode",
+                ),
+                // A UBL Invoice in a credit-note session.
+                (pef("KOR/3"), "CreditNote"),
+            ],
+        ),
+    ];
+    for (form, valid, invalid) in cases {
+        let (session, key) = open_form(&api, &access, form.clone()).await;
+        let r = api.send(&access, &session, &key, &valid).await;
+        assert_eq!(r.status, 202, "{form}: {:?}", r.json);
+        let st = api
+            .invoice_final(
+                &access,
+                &session,
+                r.json["referenceNumber"].as_str().unwrap(),
+            )
+            .await;
+        assert_eq!(st["status"]["code"], 200, "{form}: {st}");
+        let ksef = st["ksefNumber"].as_str().unwrap().to_owned();
+        for (xml, word) in invalid {
+            let r = api.send(&access, &session, &key, &xml).await;
+            assert_eq!(r.status, 202, "{form}: {:?}", r.json);
+            let st = api
+                .invoice_final(
+                    &access,
+                    &session,
+                    r.json["referenceNumber"].as_str().unwrap(),
+                )
+                .await;
+            assert_eq!(st["status"]["code"], 430, "{form} {word}: {st}");
+            let detail = st["status"]["details"][0].as_str().unwrap();
+            assert!(detail.contains(word), "{form}: {detail} lacks {word}");
+        }
+        // The accepted document is downloadable and listed with its form's invoice type.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let r = api
+            .call(
+                OperationId::DownloadInvoice,
+                &[&ksef],
+                Some(&access),
+                Body::None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{form}: {:?}", r.json);
+        assert_eq!(r.body, valid);
+        let mut f = filters("Subject1", "PermanentStorage");
+        f["formType"] = form["value"].clone();
+        let r = query(&api, &access, "", f).await;
+        assert!(numbers(&r).contains(&ksef), "{form}: {:?}", r.json);
+    }
+    // A PEF document embedding an attachment needs the consent like an FA one (415).
+    let (session, key) = open_form(
+        &api,
+        &access,
+        json!({"systemCode": "PEF (3)", "schemaVersion": "2-1", "value": "PEF"}),
+    )
+    .await;
+    let xml = template(
+        "invoice-template-fa-3-pef-with-attachment.xml",
+        NIP,
+        "PEF/9",
+    );
+    let r = api.send(&access, &session, &key, &xml).await;
+    let st = api
+        .invoice_final(
+            &access,
+            &session,
+            r.json["referenceNumber"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(st["status"]["code"], 415, "{st}");
+    sim.shutdown().await;
+}
