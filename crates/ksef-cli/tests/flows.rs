@@ -1580,7 +1580,7 @@ fn cert_enroll_issues_a_ksef_certificate_that_logs_in() {
         .arg(&key)
         .assert()
         .success();
-    // A too-short name: KSeF refuses it, exit 1, one line.
+    // A too-short name: refused before any network call (as KSeF would), exit 3, one line.
     let out = env
         .ksef()
         .args(["cert", "enroll", "--name", "x", "--cert-out"])
@@ -1588,7 +1588,8 @@ fn cert_enroll_issues_a_ksef_certificate_that_logs_in() {
         .arg("--key-out")
         .arg(dir.path().join("x.key"))
         .assert()
-        .failure()
+        .code(3)
+        .stderr(predicate::str::contains("--name"))
         .get_output()
         .clone();
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
