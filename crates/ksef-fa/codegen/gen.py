@@ -50,6 +50,9 @@ ENUM_WHAT = {
     "TOznaczenieProceduryZ": "a procedure code",
     "TWybor1": "the value 1",
     "TWybor12": "1 or 2",
+    # the form code of another form (FA (2) relabelled with the FA(3) namespace) must say so
+    "KodSystemowy": 'the FA(3) system code "FA (3)" (this is not an FA(3) invoice)',
+    "TKodFormularza": 'the form code "FA"',
 }
 
 # Field names for choices and groups where the first element's name reads badly.

@@ -185,7 +185,7 @@ impl KodSystemowy {
         }
     }
 }
-rt::enum_impls!(KodSystemowy, rt::Ws::Preserve, "a valid `KodSystemowy` value");
+rt::enum_impls!(KodSystemowy, rt::Ws::Preserve, "the FA(3) system code \"FA (3)\" (this is not an FA(3) invoice)");
 
 /// Restricted value of `LinkDoPlatnosci`.
 ///
@@ -540,7 +540,7 @@ impl TKodFormularza {
         }
     }
 }
-rt::enum_impls!(TKodFormularza, rt::Ws::Preserve, "a valid `TKodFormularza` value");
+rt::enum_impls!(TKodFormularza, rt::Ws::Preserve, "the form code \"FA\"");
 
 /// Słownik kodów krajów
 ///

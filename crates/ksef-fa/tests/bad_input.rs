@@ -254,3 +254,22 @@ fn currency_is_ksef_models_enum_limited_to_the_schema() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn fa2_document_relabelled_as_fa3_is_refused_at_the_form_code() {
+    // an FA(2) invoice whose namespace was changed to FA(3)'s: the form code still says FA (2)
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/invoices/invoice-template-fa-2.xml"
+    );
+    let xml = std::fs::read_to_string(path).unwrap().replace(
+        "http://crd.gov.pl/wzor/2023/06/29/12648/",
+        ksef_fa::NAMESPACE,
+    );
+    assert!(xml.contains(ksef_fa::NAMESPACE));
+    let e = err(&xml);
+    assert_eq!(
+        e.to_string(),
+        r#"Naglowek/KodFormularza/@kodSystemowy: "FA (2)" is not the FA(3) system code "FA (3)" (this is not an FA(3) invoice)"#
+    );
+}

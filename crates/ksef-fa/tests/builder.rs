@@ -286,3 +286,37 @@ mod props {
         }
     }
 }
+
+#[test]
+fn each_rate_alone_is_valid_and_accepted_by_xmllint() {
+    // one invoice per rate: the per-rate field (P_13_x/P_14_x) is filled on its own, the
+    // invoice passes our validation, round-trips and xmllint accepts it
+    for &rate in VatRate::ALL {
+        let mut b = base(InvoiceBuilder::vat(
+            format!("FV/{rate:?}/2026"),
+            date!(2026 - 02 - 01),
+        ))
+        .line(Line::new("Towar", d("2"), d("10.05"), rate));
+        if rate == VatRate::Zw {
+            b = b.exemption(Exemption::Act("art. 43 ust. 1 pkt 37 ustawy o VAT".into()));
+        }
+        let inv = b.build().unwrap_or_else(|e| panic!("{rate:?}: {e}"));
+        assert_eq!(
+            inv.fa.fa_wiersz[0].p_11.unwrap().get(),
+            d("20.10"),
+            "{rate:?}"
+        );
+        let vat = inv.fa.p_15.get() - d("20.10");
+        match rate {
+            VatRate::V23 => assert_eq!(vat, d("4.62")), // 4.623
+            VatRate::V22 => assert_eq!(vat, d("4.42")), // 4.422
+            VatRate::V8 => assert_eq!(vat, d("1.61")),  // 1.608
+            VatRate::V7 => assert_eq!(vat, d("1.41")),  // 1.407
+            VatRate::V5 => assert_eq!(vat, d("1.01")),  // 1.005: half away from zero
+            VatRate::V4 => assert_eq!(vat, d("0.80")),  // 0.804
+            VatRate::V3 => assert_eq!(vat, d("0.60")),  // 0.603
+            _ => assert_eq!(vat, d("0"), "{rate:?}"),
+        }
+        check(&inv);
+    }
+}

@@ -95,3 +95,94 @@ fn generated_code_is_up_to_date() {
         Err(e) => panic!("python3 required: {e}"),
     }
 }
+
+/// The base schemas (`etd:`, ElementarneTypyDanych / KodyKrajow / StrukturyDanych): every type
+/// FA(3) uses from them, directly or through another type's `base`, is a simple type (so no
+/// element or attribute of the base schemas is reachable: the walk above is complete) and has
+/// its validated Rust type in the model.
+#[test]
+fn base_schema_types_are_all_modelled() {
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/fa/");
+    let mut etd = std::collections::HashMap::new();
+    let files = [
+        "ElementarneTypyDanych_v10-0E.xsd",
+        "KodyKrajow_v10-0E.xsd",
+        "StrukturyDanych_v10-0E.xsd",
+    ];
+    let texts: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(format!("{spec}{f}")).unwrap())
+        .collect();
+    let docs: Vec<roxmltree::Document<'_>> = texts
+        .iter()
+        .map(|t| roxmltree::Document::parse(t).unwrap())
+        .collect();
+    for d in &docs {
+        for top in d.root_element().children().filter(|c| c.is_element()) {
+            if let Some(name) = top.attribute("name") {
+                etd.insert(name.to_owned(), top);
+            }
+        }
+    }
+    let fa = std::fs::read_to_string(format!("{spec}schemat_FA(3)_v1-0E.xsd")).unwrap();
+    let fa_doc = roxmltree::Document::parse(&fa).unwrap();
+    // etd: references in FA(3): `type=` ones need their own Rust type; `base=` ones are
+    // restricted further by an FA(3) type, whose Rust type carries the merged facets
+    let refs = |attr: &str| -> Vec<String> {
+        fa_doc
+            .descendants()
+            .filter_map(|n| n.attribute(attr))
+            .filter_map(|t| t.strip_prefix("etd:").map(str::to_owned))
+            .collect()
+    };
+    let by_type: HashSet<String> = refs("type").into_iter().collect();
+    let mut todo: Vec<String> = refs("type");
+    todo.extend(refs("base"));
+    let mut seen = HashSet::new();
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let decl = etd
+            .get(&name)
+            .unwrap_or_else(|| panic!("etd:{name} not found"));
+        assert_eq!(
+            decl.tag_name().name(),
+            "simpleType",
+            "etd:{name} is a complex type: its elements need fields and the walk must cover it"
+        );
+        for n in decl.descendants() {
+            if let Some(b) = n.attribute("base").and_then(|b| b.strip_prefix("etd:")) {
+                todo.push(b.to_owned());
+            }
+        }
+    }
+    assert!(seen.len() >= 12, "only {} etd types found", seen.len());
+    let generated = include_str!("../src/generated.rs");
+    let missing: Vec<_> = by_type
+        .iter()
+        .filter(|n| !generated.contains(&format!("Schema type: `etd:{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "etd types without a Rust type: {missing:?}"
+    );
+}
+
+/// Facets inherited from a base-schema type reach the FA(3) type that restricts it further.
+#[test]
+fn base_schema_facets_are_inherited() {
+    use ksef_fa::model::{NrId, TData, TNaturalny};
+    // NrID: an empty restriction of etd:TNrIdentyfikacjiPodatkowej (whiteSpace replace, 1..=50)
+    assert!(NrId::new("x".repeat(50)).is_ok());
+    assert!(NrId::new("x".repeat(51)).is_err());
+    assert_eq!(NrId::new("a\tb").unwrap().as_str(), "a b");
+    // tns:TNaturalny restricts etd:TNaturalny (totalDigits 14) to >= 1
+    assert!(TNaturalny::new(99_999_999_999_999).is_ok());
+    assert!(TNaturalny::new(100_000_000_000_000).is_err());
+    // tns:TData restricts etd:TData (1900..=2050-12-31) to 2016-07-01..=2050-01-01
+    let d = |y, m, day| time::Date::from_calendar_date(y, m, day).unwrap();
+    assert!(TData::new(d(2016, time::Month::July, 1)).is_ok());
+    assert!(TData::new(d(2016, time::Month::June, 30)).is_err());
+    assert!(TData::new(d(2050, time::Month::January, 2)).is_err());
+}
