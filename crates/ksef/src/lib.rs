@@ -3,6 +3,8 @@
 mod auth;
 pub mod batch;
 mod batch_session;
+#[cfg(feature = "blocking")]
+pub mod blocking;
 pub mod certificates;
 mod client;
 pub mod collective;
