@@ -273,3 +273,60 @@ fn fa2_document_relabelled_as_fa3_is_refused_at_the_form_code() {
         r#"Naglowek/KodFormularza/@kodSystemowy: "FA (2)" is not the FA(3) system code "FA (3)" (this is not an FA(3) invoice)"#
     );
 }
+
+/// (the element as written in minimal.xml, its field path)
+const FIELDS: &[(&str, &str)] = &[
+    ("<P_2>FV/1/2026</P_2>", "Fa/P_2"),
+    ("<NIP>5261040828</NIP>", "Podmiot1/DaneIdentyfikacyjne/NIP"),
+    (
+        "<Nazwa>Nabywca S.A.</Nazwa>",
+        "Podmiot2/DaneIdentyfikacyjne/Nazwa",
+    ),
+    ("<KodWaluty>PLN</KodWaluty>", "Fa/KodWaluty"),
+    ("<P_1>2026-02-01</P_1>", "Fa/P_1"),
+    (
+        "<DataWytworzeniaFa>2026-02-01T10:00:00Z</DataWytworzeniaFa>",
+        "Naglowek/DataWytworzeniaFa",
+    ),
+    ("<NrWierszaFa>1</NrWierszaFa>", "Fa/FaWiersz[1]/NrWierszaFa"),
+    ("<P_7>Usługa</P_7>", "Fa/FaWiersz[1]/P_7"),
+    ("<P_8B>1</P_8B>", "Fa/FaWiersz[1]/P_8B"),
+    ("<P_9A>100.00</P_9A>", "Fa/FaWiersz[1]/P_9A"),
+    ("<P_12>23</P_12>", "Fa/FaWiersz[1]/P_12"),
+    ("<JST>2</JST>", "Podmiot2/JST"),
+    ("<P_16>2</P_16>", "Fa/Adnotacje/P_16"),
+];
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Any text (control characters, non-BMP, long runs, digits, spaces) in any kind of field:
+    /// accepted and round-tripping, or a typed error naming exactly that field.
+    #[test]
+    fn any_text_in_a_field_is_ok_or_names_the_field(
+        field in 0..FIELDS.len(),
+        text in prop_oneof![
+            "\\PC{0,20}",
+            "[ \t\r\n0-9.,+eE:TZ-]{0,30}",
+            "[\u{0}-\u{1f}a ]{0,8}",
+            "x{250,600}",
+            "[0-9]{10,40}",
+        ],
+    ) {
+        let (elem, path) = FIELDS[field];
+        let name = &elem[1..elem.find('>').unwrap()];
+        let xml = MINIMAL.replacen(elem, &format!("<{name}>{}</{name}>", escape(&text)), 1);
+        match Faktura::from_xml(&xml) {
+            Ok(f) => prop_assert_eq!(Faktura::from_xml(&f.to_xml()).unwrap(), f),
+            Err(e) => {
+                prop_assert_eq!(e.path().map(|p| p.to_string()), Some(path.to_owned()), "{}", e);
+            }
+        }
+    }
+}

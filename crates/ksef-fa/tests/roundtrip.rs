@@ -86,3 +86,50 @@ fn other_forms_are_refused() {
     let msg = Error::WrongDocument(WrongDocument::Fa2).to_string();
     assert!(msg.contains("FA(2)"), "{msg}");
 }
+
+#[test]
+fn written_form_has_the_official_namespaces_and_nothing_else() {
+    let xml = common::fill(
+        &std::fs::read_to_string(
+            common::repo().join("fixtures/invoices/invoice-template-fa-3.xml"),
+        )
+        .unwrap(),
+    );
+    let written = Faktura::from_xml(&xml).unwrap().to_xml();
+    // the XML declaration, then the root with the official default namespace and the `etd` and
+    // `xsi` prefixes the Ministry's templates declare
+    let head = concat!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Faktura",
+        " xmlns=\"http://crd.gov.pl/wzor/2025/06/25/13775/\"",
+        " xmlns:etd=\"http://crd.gov.pl/xml/schematy/dziedzinowe/mf/2022/01/05/eD/DefinicjeTypy/\"",
+        " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">"
+    );
+    assert!(written.starts_with(head), "{}", &written[..300]);
+    let official_root: std::collections::BTreeSet<_> = roxmltree::Document::parse(&xml)
+        .unwrap()
+        .root_element()
+        .namespaces()
+        .map(|n| (n.name().map(str::to_owned), n.uri().to_owned()))
+        .collect();
+    let doc = roxmltree::Document::parse(&written).unwrap();
+    let ours: std::collections::BTreeSet<_> = doc
+        .root_element()
+        .namespaces()
+        .map(|n| (n.name().map(str::to_owned), n.uri().to_owned()))
+        .collect();
+    assert_eq!(ours, official_root);
+    // every element in the FA(3) namespace, written unprefixed; no namespace declared below the root
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        assert_eq!(n.tag_name().namespace(), Some(ksef_fa::NAMESPACE));
+    }
+    assert_eq!(written.matches("xmlns").count(), 3);
+    assert!(!written.contains("<fa:") && !written.contains("<etd:"));
+    // UTF-8 without BOM, no processing instructions, non-ASCII text as itself (not escaped)
+    assert!(!written.as_bytes().starts_with(&[0xEF, 0xBB, 0xBF]));
+    assert_eq!(written.matches("<?").count(), 1);
+    assert!(!written.contains("&#"), "characters written as references");
+    let f = Faktura::from_xml(&xml.replace("<Nazwa>", "<Nazwa>Zażółć gęślą jaźń ")).unwrap();
+    let w = f.to_xml();
+    assert!(w.contains("Zażółć gęślą jaźń"));
+    assert_eq!(Faktura::from_slice(w.as_bytes()).unwrap(), f);
+}
