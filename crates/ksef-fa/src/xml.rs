@@ -10,13 +10,15 @@
 //! declared namespace is FA(3)'s once, when it is declared.
 //!
 //! Well-formedness it checks: tag and end-tag structure, end tags matching their start tags,
-//! names (ASCII name characters; any non-ASCII character is let through), attribute syntax
+//! names (ASCII ones by a byte table, non-ASCII ones by the XML 1.0 name ranges), attribute syntax
 //! (quoted values, no `<` in them, no duplicates — see [`Attrs`]), comments (no `--` inside),
 //! CDATA sections, processing instruction targets, the XML declaration (first, `version` then
 //! `encoding` then `standalone`), references (the five predefined entities and character
 //! references to XML characters; no DTD, so no other entities), `]]>` in text, characters XML
-//! forbids in markup it skips, one prefix per name, declared prefixes. The caller refuses DTDs.
-//! `tests/xml_forms.rs` checks all this against roxmltree on mutated invoices.
+//! forbids in markup it skips, namespace-well-formed element and attribute names (one colon at
+//! most, non-empty prefix and local part), declared prefixes. The caller refuses DTDs.
+//! `tests/xml_forms.rs` checks all this against roxmltree on mutated invoices, and
+//! `tests/fuzz_fixtures.rs` mutates every fixture at the byte level.
 
 use std::borrow::Cow;
 
@@ -117,8 +119,9 @@ pub(crate) fn is_xml_ws(s: &str) -> bool {
 }
 
 /// Bytes of an XML name: ASCII letters, digits, `_ : - .`, and every byte of a non-ASCII
-/// character (the XML 1.0 name rules exclude a few of those, such as `×`; accepting them here
-/// only lets through names no schema element has).
+/// character. This table only finds where a name ends; a name with non-ASCII characters is then
+/// checked against the XML 1.0 name character ranges by [`is_name`] (slow path, never taken by
+/// FA(3)'s ASCII names).
 static NAME_CHAR: [bool; 256] = {
     let mut t = [false; 256];
     let mut c = 0;
@@ -142,12 +145,46 @@ static TEXT_STOP: [bool; 256] = {
     t
 };
 
-/// Whether `s` is an XML name (see [`NAME_CHAR`]; it may not start with a digit, `-` or `.`).
+/// Whether `s` is an XML name: ASCII names by [`NAME_CHAR`] (may not start with a digit, `-`
+/// or `.`), others by the XML 1.0 (fifth edition) `NameStartChar` / `NameChar` ranges.
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
-    b.first()
-        .is_some_and(|c| !c.is_ascii_digit() && !matches!(c, b'-' | b'.'))
-        && b.iter().all(|&c| NAME_CHAR[usize::from(c)])
+    if s.is_ascii() {
+        return b
+            .first()
+            .is_some_and(|c| !c.is_ascii_digit() && !matches!(c, b'-' | b'.'))
+            && b.iter().all(|&c| NAME_CHAR[usize::from(c)]);
+    }
+    let mut chars = s.chars();
+    chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
+}
+
+/// XML 1.0 `NameStartChar`.
+fn is_name_start_char(c: char) -> bool {
+    matches!(c,
+        ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// XML 1.0 `NameChar`.
+fn is_name_char(c: char) -> bool {
+    is_name_start_char(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// Whether a name is namespace-well-formed (Namespaces in XML 1.0, `QName`): at most one colon,
+/// with a non-empty prefix and local part around it.
+fn is_qname(name: &str) -> bool {
+    match colon(name) {
+        None => !name.is_empty(),
+        Some(c) => {
+            let (prefix, local) = (&name[..c], &name[c + 1..]);
+            !prefix.is_empty() && !local.is_empty() && colon(local).is_none()
+        }
+    }
 }
 
 /// Position of the prefix separator in a qualified name.
@@ -348,10 +385,14 @@ impl<'i> Reader<'i> {
         let b = src.as_bytes();
         let mut i = from;
         // the name: up to whitespace, `/` or `>`
+        let mut high = 0u8; // any byte ≥ 0x80: a non-ASCII name, checked on the slow path
         let stop = loop {
             match b.get(i) {
                 None => return Err(eof_error()),
-                Some(&c) if NAME_CHAR[usize::from(c)] => i += 1,
+                Some(&c) if NAME_CHAR[usize::from(c)] => {
+                    high |= c;
+                    i += 1;
+                }
                 Some(&c) => break c,
             }
         };
@@ -361,7 +402,10 @@ impl<'i> Reader<'i> {
             .as_bytes()
             .first()
             .is_some_and(|c| !c.is_ascii_digit() && !matches!(c, b'-' | b'.'));
-        if !(is_ws(stop) || stop == b'/' || stop == b'>') || !starts_well {
+        if !(is_ws(stop) || stop == b'/' || stop == b'>')
+            || !starts_well
+            || (high >= 0x80 && !is_name(name))
+        {
             return Err(xml_err(format!(
                 "malformed start tag `<{}`",
                 src.get(from..=i).unwrap_or_default()
@@ -534,6 +578,11 @@ impl<'i> Attrs<'i> {
         let key = s.get(key_from..i).unwrap_or_default();
         if !is_name(key) {
             return Err(bad());
+        }
+        if !is_qname(key) {
+            return Err(xml_err(format!(
+                "attribute `{key}` is not a namespace-well-formed name"
+            )));
         }
         while b.get(i).is_some_and(|&c| is_ws(c)) {
             i += 1;

@@ -1,7 +1,8 @@
 //! Mutation fuzzing of the parser (and its own XML reader, `src/xml.rs`) from the real fixture
 //! invoices: byte flips, truncations, deletions, duplications and inserted markup, stacked up to
 //! four deep. Whatever comes out must be `Ok` (and then survive a write → parse round trip) or a
-//! typed error that renders; never a panic, a hang or an error without its field path.
+//! typed error that renders; never a panic, a hang or an error without its field path; and never
+//! `Ok` for what roxmltree finds not well-formed.
 //!
 //! The case count is `FA3_FUZZ_CASES` (default 512, CI-friendly); a long local run:
 //! `FA3_FUZZ_CASES=20000 cargo test -p ksef-fa --release --test fuzz_fixtures`.
@@ -135,6 +136,13 @@ fn apply(doc: &mut Vec<u8>, m: &Mutation) {
 fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     match Faktura::from_slice(bytes) {
         Ok(f) => {
+            // independent oracle: what roxmltree finds not well-formed we must not accept
+            let text = std::str::from_utf8(bytes).unwrap();
+            if let Err(e) =
+                roxmltree::Document::parse(text.strip_prefix('\u{feff}').unwrap_or(text))
+            {
+                prop_assert!(false, "accepted, but roxmltree says: {}", e);
+            }
             let again = Faktura::from_xml(&f.to_xml());
             prop_assert_eq!(again.as_ref(), Ok(&f), "a parsed invoice must round-trip");
         }
@@ -200,4 +208,55 @@ fn deep_nesting_is_refused_without_recursion() {
     assert!(e.path().is_some(), "{e}");
     // and deep nesting after the root closed or before it
     assert!(Faktura::from_xml(&deep).is_err());
+}
+
+#[test]
+fn attribute_names_must_be_namespace_well_formed() {
+    // found by the fuzzer above: `xmlns::etd=` (one byte duplicated) was read as a declaration
+    // of the prefix `:etd`; xmllint and roxmltree refuse it
+    let xml = include_str!("data/minimal.xml");
+    for attr in [
+        " xmlns::etd=\"urn:x\"",
+        " xmlns:=\"urn:x\"",
+        " a::b=\"1\"",
+        " :a=\"1\"",
+        " a:=\"1\"",
+        " xsi::type=\"x\"",
+    ] {
+        let bad = xml.replacen("<Naglowek>", &format!("<Naglowek{attr}>"), 1);
+        match Faktura::from_xml(&bad) {
+            Err(Error::Xml(m)) => assert!(m.contains("namespace-well-formed"), "{attr}: {m}"),
+            other => panic!("{attr}: {other:?}"),
+        }
+        // (roxmltree is lax about an empty prefix, `:a`)
+        if !attr.starts_with(" :") {
+            assert!(roxmltree::Document::parse(&bad).is_err(), "{attr}");
+        }
+    }
+}
+
+#[test]
+fn non_ascii_names_follow_the_xml_name_rules() {
+    // found by the fuzzer above: U+FFFE inside `xmlns:xsi` was accepted in an attribute name
+    let xml = include_str!("data/minimal.xml");
+    for attr in [
+        " xmlns:x\u{fffe}si=\"urn:x\"",
+        " a\u{d7}=\"1\"",
+        " \u{300}a=\"1\"",
+    ] {
+        let bad = xml.replacen("<Naglowek>", &format!("<Naglowek{attr}>"), 1);
+        assert!(
+            matches!(Faktura::from_xml(&bad), Err(Error::Xml(_))),
+            "{attr}"
+        );
+        assert!(roxmltree::Document::parse(&bad).is_err(), "{attr}");
+    }
+    // a well-formed non-ASCII attribute name: well-formed, but not an attribute FA(3) allows
+    let ok = xml.replacen("<Naglowek>", "<Naglowek zażółć=\"1\">", 1);
+    assert!(roxmltree::Document::parse(&ok).is_ok());
+    let e = Faktura::from_xml(&ok).unwrap_err();
+    assert_eq!(e.path().unwrap().to_string(), "Naglowek", "{e}");
+    // an element name with a non-name character is malformed, not an unknown element
+    let bad = xml.replacen("<Naglowek>", "<Naglowek><a\u{fffe}/>", 1);
+    assert!(matches!(Faktura::from_xml(&bad), Err(Error::Xml(_))));
 }
