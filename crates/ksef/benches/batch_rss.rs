@@ -31,17 +31,23 @@ fn main() {
         _ => Compression::Zip,
     };
     let key = SessionKey::generate().unwrap();
+    let cpu_start = process_cpu_seconds();
     let start = Instant::now();
     let p = BatchBuilder::new(key.clone())
         .compression(compression)
         .max_invoices(n)
         .build((0..n).map(|i| BatchInvoice::bytes(format!("{i:07}.xml"), common::invoice(i))))
         .unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds().zip(cpu_start).map(|(b, a)| b - a);
     println!(
-        "{n} invoices ({compression:?}): archive {} bytes in {} part(s), {:.3} s",
+        "{n} invoices ({compression:?}): archive {} bytes in {} part(s), {wall:.3} s wall, {} on-CPU (all threads; invoices generated on the fly included), load average {}",
         p.file_size(),
         p.parts().len(),
-        start.elapsed().as_secs_f64()
+        cpu.map_or("?".into(), |c| format!("{c:.3} s")),
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "?".into())
     );
     if send {
         tokio::runtime::Builder::new_multi_thread()
@@ -50,6 +56,18 @@ fn main() {
             .unwrap()
             .block_on(send_to_simulator(&p, &key));
     }
+}
+
+/// User + system CPU time of this process so far (Linux `/proc/self/stat`, clock ticks of
+/// 1/100 s), so a figure taken on a loaded machine counts only the time we ran.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Sends `p` to an embedded simulator and reports the phases.

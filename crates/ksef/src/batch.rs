@@ -305,28 +305,23 @@ impl BatchBuilder {
         };
         let mut packed = Vec::new();
         let mut names = std::collections::HashSet::new();
-        let mut next = |inv: BatchInvoice,
-                        packed: &mut Vec<PackedInvoice>|
-         -> Result<(String, Vec<u8>)> {
-            if packed.len() >= self.max_invoices {
+        let mut admitted = 0usize;
+        // Loads an invoice and checks what needs the whole batch (count, unique names); the
+        // per-invoice checks and hash run in `describe`, on the compression threads for Zip.
+        let mut admit = |inv: BatchInvoice| -> Result<(String, Vec<u8>)> {
+            if admitted >= self.max_invoices {
                 return Err(Error::InvalidInput(format!(
                     "more than {} invoices: KSeF takes at most 10 000 per session; split the batch",
                     self.max_invoices
                 )));
             }
             let (name, xml) = inv.load()?;
-            crate::session::check_invoice_bytes(&xml)
-                .map_err(|e| Error::InvalidInput(format!("invoice {name}: {e}")))?;
             if !names.insert(name.clone()) {
                 return Err(Error::InvalidInput(format!(
                     "two invoices are named {name}; archive names must be unique"
                 )));
             }
-            packed.push(PackedInvoice {
-                name: name.clone(),
-                hash: Sha256Base64::from_digest(Sha256::digest(&xml).into()),
-                size: xml.len() as u64,
-            });
+            admitted += 1;
             Ok((name, xml))
         };
         let arch = archive_io_err;
@@ -342,12 +337,13 @@ impl BatchBuilder {
                 loop {
                     let mut chunk = Vec::with_capacity(ZIP_CHUNK);
                     for inv in iter.by_ref().take(ZIP_CHUNK) {
-                        chunk.push(next(inv, &mut packed)?);
+                        chunk.push(admit(inv)?);
                     }
                     if chunk.is_empty() {
                         break;
                     }
-                    for prepared in compress_chunk(&chunk, options, workers)? {
+                    for (prepared, info) in compress_chunk(&chunk, options, workers)? {
+                        packed.push(info);
                         zip.add_prepared_file(prepared).map_err(zip_err)?;
                     }
                 }
@@ -359,7 +355,8 @@ impl BatchBuilder {
                 let mut tar = tar::Builder::new(gz);
                 let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
                 for inv in invoices {
-                    let (name, xml) = next(inv, &mut packed)?;
+                    let (name, xml) = admit(inv)?;
+                    packed.push(describe(&name, &xml)?);
                     let mut header = tar::Header::new_gnu();
                     header.set_size(xml.len() as u64);
                     header.set_mode(0o644);
@@ -398,19 +395,37 @@ fn zip_err(e: zip::result::ZipError) -> Error {
     }
 }
 
-/// Deflates a chunk of entries on up to `workers` threads, keeping the order.
+/// Checks one invoice (non-empty, UTF-8, no BOM, size) and describes it: name, SHA-256, size.
+fn describe(name: &str, xml: &[u8]) -> Result<PackedInvoice> {
+    crate::session::check_invoice_bytes(xml)
+        .map_err(|e| Error::InvalidInput(format!("invoice {name}: {e}")))?;
+    Ok(PackedInvoice {
+        name: name.to_owned(),
+        hash: Sha256Base64::from_digest(Sha256::digest(xml).into()),
+        size: xml.len() as u64,
+    })
+}
+
+/// Checks, hashes and deflates a chunk of entries on up to `workers` threads, keeping the
+/// order (the per-invoice SHA-256 costs about as much as the AES of the whole archive, so it
+/// runs beside the compression rather than on the single writing thread).
 fn compress_chunk(
     chunk: &[(String, Vec<u8>)],
     options: zip::write::SimpleFileOptions,
     workers: usize,
-) -> Result<Vec<zip::write::PreparedZipFile>> {
+) -> Result<Vec<(zip::write::PreparedZipFile, PackedInvoice)>> {
     let prepare = |c: &[(String, Vec<u8>)]| {
         c.iter()
-            .map(|(name, xml)| zip::write::PreparedZipFile::from_data(name, options, xml))
-            .collect::<zip::result::ZipResult<Vec<_>>>()
+            .map(|(name, xml)| {
+                let info = describe(name, xml)?;
+                let prepared =
+                    zip::write::PreparedZipFile::from_data(name, options, xml).map_err(zip_err)?;
+                Ok((prepared, info))
+            })
+            .collect::<Result<Vec<_>>>()
     };
     if workers <= 1 || chunk.len() < 2 {
-        return prepare(chunk).map_err(zip_err);
+        return prepare(chunk);
     }
     let per = chunk.len().div_ceil(workers);
     std::thread::scope(|scope| {
@@ -418,12 +433,12 @@ fn compress_chunk(
         // The calling thread takes the first piece itself.
         let first = pieces.next().unwrap_or_default();
         let handles: Vec<_> = pieces.map(|c| scope.spawn(move || prepare(c))).collect();
-        let mut out = prepare(first).map_err(zip_err)?;
+        let mut out = prepare(first)?;
         for h in handles {
             let part = h
                 .join()
                 .map_err(|_| Error::Archive("a compression thread panicked".into()))?;
-            out.extend(part.map_err(zip_err)?);
+            out.extend(part?);
         }
         Ok(out)
     })
