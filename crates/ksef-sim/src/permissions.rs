@@ -155,6 +155,12 @@ pub(crate) fn effective(st: &State, context: &Ident, subject: &Ident) -> Vec<Str
             out.push("EnforcementOperations".into());
         }
     }
+    // A Peppol service provider (registered by its first certificate login in its `PeppolId`
+    // context) may send PEF invoices there (ksef-api.md §17). Inferred: on TEST anyone signing
+    // in to a `PeppolId` context is that provider, so every subject there holds it.
+    if context.0 == "PeppolId" && st.certs.peppol.iter().any(|p| p.id == context.1) {
+        out.push("PefInvoiceWrite".into());
+    }
     for g in &st.grants {
         let applies = match g.meta.kind {
             Kind::TestData | Kind::Person | Kind::Subunit | Kind::EuAdmin | Kind::EuRep => {

@@ -19,7 +19,7 @@ use crate::ids::rfc3339;
 use crate::invoice_xml::InvoiceFacts;
 use crate::keys::SimKeys;
 use crate::server::{Caller, Inner, Req, empty, json_ok, xml_ok};
-use crate::state::{Download, Invoice, Session, State, Status, UpoPage};
+use crate::state::{Download, Ident, Invoice, Session, State, Status, UpoPage};
 
 /// Online session lifetime.
 pub(crate) const ONLINE_SESSION_TTL: Duration = Duration::hours(12);
@@ -58,6 +58,19 @@ pub(crate) fn open_online(inner: &Inner, req: &Req) -> Result<Response, ApiError
     if !form.online_allowed() {
         return Err(ApiError::validation(
             "Wskazany kod formularza nie jest wspierany.",
+        ));
+    }
+    // `PefInvoiceWrite` (a Peppol provider) covers PEF and PEF_KOR only. Inferred: another form
+    // is refused like a missing permission.
+    let pef = matches!(form, FormCode::Pef3 | FormCode::PefKor3);
+    let may_write_any = caller
+        .permissions
+        .iter()
+        .any(|p| p == "InvoiceWrite" || p == "EnforcementOperations");
+    if !pef && !may_write_any {
+        return Err(ApiError::missing_permissions(
+            &["InvoiceWrite", "EnforcementOperations"],
+            &caller.permissions,
         ));
     }
     let pkid = body
@@ -321,6 +334,7 @@ pub(crate) fn settle_invoice(
         return;
     };
     let context = session.context.clone();
+    let pef = matches!(session.form, FormCode::Pef3 | FormCode::PefKor3);
     let ordinal = idx as u32 + 1;
     let set = |st: &mut State, status: Status, ext: Option<Value>| {
         if let Some(inv) = st
@@ -346,7 +360,18 @@ pub(crate) fn settle_invoice(
     {
         inv.invoice_number = Some(facts.number.clone());
     }
-    if !(context.0 == "Nip" && context.1 == facts.seller_nip) {
+    // The seller's own context, or a Peppol provider the seller authorised (`PefInvoicing`) for
+    // a PEF document (ksef-api.md §12, §17).
+    let seller_ctx: Ident = ("Nip".into(), facts.seller_nip.clone());
+    let peppol_authorised = pef
+        && context.0 == "PeppolId"
+        && st.grants.iter().any(|g| {
+            g.meta.kind == crate::permissions::Kind::Authorization
+                && g.permission == "PefInvoicing"
+                && g.context == seller_ctx
+                && g.subject == context
+        });
+    if !(context == seller_ctx || peppol_authorised) {
         set(
             st,
             Status::new(410, "Nieprawidłowy zakres uprawnień").with_detail(format!(

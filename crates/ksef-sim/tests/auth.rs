@@ -541,3 +541,164 @@ async fn ksef_token_lifecycle_and_token_authentication() {
     assert_eq!(st["status"]["details"][0], "Token unieważniony");
     sim.shutdown().await;
 }
+
+/// The PEF template for the seller `nip`.
+fn pef_invoice(nip: &str, number: &str) -> Vec<u8> {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/invoices/invoice-template-fa-3-pef.xml"
+    ))
+    .unwrap()
+    .replace("#supplier_nip#", &format!("PL{nip}"))
+    .replace("#buyer_nip#", OTHER_NIP)
+    .replace("#invoice_number#", number)
+    .replace("#issue_date#", "2026-01-15")
+    .replace("#due_date#", "2026-02-15")
+    .replace("#buyer_reference#", "REF-1")
+    .replace("#compliant#", "")
+    .replace("#iban#", "PL61109010140000071219812874")
+    .into_bytes()
+}
+
+/// Opens an online session of `form` (systemCode, schemaVersion, value); the raw response and
+/// the session key.
+async fn open_online(
+    api: &Api,
+    access: &str,
+    form: (&str, &str, &str),
+) -> (Resp, ksef_crypto::encryption::SessionKey) {
+    let (pk, id) = api.mf_key("SymmetricKeyEncryption").await;
+    let key = ksef_crypto::encryption::SessionKey::generate().unwrap();
+    let info = key.encryption_info(&pk, Some(&id)).unwrap();
+    let r = api
+        .call(
+            OperationId::OpenOnlineSession,
+            &[],
+            Some(access),
+            Body::Json(json!({
+                "formCode": {"systemCode": form.0, "schemaVersion": form.1, "value": form.2},
+                "encryption": {
+                    "encryptedSymmetricKey": info.encrypted_symmetric_key,
+                    "initializationVector": info.initialization_vector,
+                    "publicKeyId": info.public_key_id,
+                },
+            })),
+        )
+        .await;
+    (r, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peppol_provider_sends_pef_only_for_sellers_that_authorised_it() {
+    use ksef_model::auth_request::{AuthTokenRequest, ContextIdentifier};
+    let (sim, api) = start().await;
+    let seal = signer("xmlsec1cli-rsa-seal");
+    let (seller, _, _) = api.login(&seal, NIP).await;
+
+    // The provider signs in to its PeppolId context with its certificate: PeppolSignature,
+    // and it may send PEF invoices there.
+    let provider_id = "PPL654321";
+    let ch = api.challenge().await;
+    let req = AuthTokenRequest::builder(
+        ch["challenge"].as_str().unwrap().parse().unwrap(),
+        ContextIdentifier::PeppolId(provider_id.parse().unwrap()),
+    )
+    .build()
+    .unwrap();
+    let xml = ksef_crypto::xades::sign(&req.to_xml().unwrap(), &signer("xmlsec1cli-ec-personal"))
+        .unwrap();
+    let (reference, op) = submit(&api, xml, "").await;
+    let st = api.auth_status(&reference, &op).await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+    assert_eq!(st["authenticationMethod"], "PeppolSignature");
+    let r = api
+        .call(OperationId::RedeemTokens, &[], Some(&op), Body::None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let provider = r.json["accessToken"]["token"].as_str().unwrap().to_owned();
+
+    // PefInvoiceWrite covers PEF sessions only: FA(3) and batch are refused (403).
+    let (r, _) = open_online(&api, &provider, ("FA (3)", "1-0E", "FA")).await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    assert_eq!(r.json["reasonCode"], "missing-permissions");
+    let r = api
+        .call(
+            OperationId::OpenBatchSession,
+            &[],
+            Some(&provider),
+            Body::Json(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+
+    // Without the seller's PefInvoicing authorization a PEF invoice for it is 410.
+    let (r, key) = open_online(&api, &provider, ("PEF (3)", "2-1", "PEF")).await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let session = r.json["referenceNumber"].as_str().unwrap().to_owned();
+    let send = |number: &'static str| {
+        let (api, provider, session, key) = (&api, &provider, &session, &key);
+        async move {
+            let r = api
+                .send(provider, session, key, &pef_invoice(NIP, number))
+                .await;
+            assert_eq!(r.status, 202, "{:?}", r.json);
+            api.invoice_final(
+                provider,
+                session,
+                r.json["referenceNumber"].as_str().unwrap(),
+            )
+            .await
+        }
+    };
+    let st = send("PEF/1").await;
+    assert_eq!(st["status"]["code"], 410, "{st}");
+
+    // The seller authorises the provider; now the provider's PEF invoice is accepted.
+    let r = api
+        .call(
+            OperationId::GrantAuthorizationPermissions,
+            &[],
+            Some(&seller),
+            Body::Json(json!({
+                "subjectIdentifier": {"type": "PeppolId", "value": provider_id},
+                "permission": "PefInvoicing",
+                "description": "Dostawca usług Peppol",
+                "subjectDetails": {"fullName": "Dostawca Peppol Sp. z o.o."},
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let op_ref = r.json["referenceNumber"].as_str().unwrap().to_owned();
+    let mut code = 100;
+    for _ in 0..500 {
+        let r = api
+            .call(
+                OperationId::PermissionOperationStatus,
+                &[&op_ref],
+                Some(&seller),
+                Body::None,
+            )
+            .await;
+        code = r.json["status"]["code"].as_i64().unwrap();
+        if code != 100 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(code, 200);
+    let st = send("PEF/2").await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+    // …but not for another seller that did not authorise it.
+    let r = api
+        .send(&provider, &session, &key, &pef_invoice(OTHER_NIP, "PEF/3"))
+        .await;
+    let st = api
+        .invoice_final(
+            &provider,
+            &session,
+            r.json["referenceNumber"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(st["status"]["code"], 410, "{st}");
+    sim.shutdown().await;
+}
