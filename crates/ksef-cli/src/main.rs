@@ -167,6 +167,10 @@ enum SimCommand {
         /// (default: ksef-sim-PORT.pem in the temporary directory; the path is printed).
         #[arg(long, requires = "tls", value_name = "PATH")]
         tls_cert_out: Option<std::path::PathBuf>,
+        /// Keep the state (keys, test data, sessions, invoices, UPOs…) in DIR/ksef-sim.sqlite3
+        /// across restarts; without it the state lives in memory only.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -239,12 +243,14 @@ fn main() -> ExitCode {
                         no_rate_limits,
                         tls,
                         tls_cert_out,
+                        state_dir,
                     } => run_async(serve(
                         bind,
                         seed,
                         public_url,
                         no_rate_limits,
                         tls.then_some(tls_cert_out),
+                        state_dir,
                     )),
                 },
                 Command::Nip { .. }
@@ -308,10 +314,14 @@ async fn serve(
     public_url: Option<String>,
     no_rate_limits: bool,
     tls: Option<Option<std::path::PathBuf>>,
+    state_dir: Option<std::path::PathBuf>,
 ) -> Result<(), CliError> {
     let mut builder = ksef_sim::Simulator::builder()
         .bind(bind)
         .rate_limits(!no_rate_limits);
+    if let Some(dir) = state_dir {
+        builder = builder.state_dir(dir);
+    }
     if let Some(seed) = seed {
         builder = builder.seed(seed);
     }
@@ -322,10 +332,13 @@ async fn serve(
         builder = builder.tls();
     }
     let stop = Stop::listen()?;
-    let sim = builder.start().await.map_err(|e| {
-        CliError::failed(format!(
+    let sim = builder.start().await.map_err(|e| match e {
+        ksef_sim::SimError::StateDir(e) => {
+            CliError::failed(format!("cannot start the simulator: {e}"))
+        }
+        e => CliError::failed(format!(
             "cannot start the simulator on {bind}: {e} (is the port in use? try --bind 127.0.0.1:0)"
-        ))
+        )),
     })?;
     if let (Some(out), Some(pem)) = (&tls, sim.tls_certificate_pem()) {
         let path = out.clone().unwrap_or_else(|| {

@@ -1006,6 +1006,94 @@ fn sim_serve_as_a_child_process_until_sigterm() {
     assert!(status.success(), "sim serve ended with {status}");
 }
 
+/// `ksef sim serve --state-dir DIR` as a child process; returns it and its base URL.
+fn serve_state_dir(dir: &Path) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ksef"))
+        .args(["sim", "serve", "--bind", "127.0.0.1:0", "--state-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    (child, url.trim().to_owned())
+}
+
+fn stop(mut child: std::process::Child) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn sim_serve_with_a_state_dir_keeps_an_invoice_across_runs() {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let nip = ksef_model::Nip::random(&mut rand::rng()).to_string();
+    let ksef = |url: &str| {
+        let mut c = Command::cargo_bin("ksef").unwrap();
+        c.env_remove("KSEF_ENV")
+            .env_remove("KSEF_PROFILE")
+            .env_remove("KSEF_TOKEN")
+            .env("KSEF_CONFIG_DIR", config.path())
+            .env("KSEF_ENV", url);
+        c
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let file = work.path().join("KEEP-1.xml");
+    std::fs::write(
+        &file,
+        TEMPLATE
+            .replace("#nip#", &nip)
+            .replace("#invoice_number#", "KEEP-1")
+            .replace("<P_1>2025-09-01</P_1>", &format!("<P_1>{today}</P_1>")),
+    )
+    .unwrap();
+
+    let (child, url) = serve_state_dir(state.path());
+    ksef(&url)
+        .args(["auth", "login", "--test-certificate", "--nip", &nip])
+        .assert()
+        .success();
+    let sent = ksef(&url)
+        .args(["--json", "send"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    stop(child);
+    let v = json(&sent);
+    let number = v["invoices"][0]["ksefNumber"].as_str().unwrap().to_owned();
+
+    // A second run on the same directory (another port): the invoice is there, byte for byte.
+    let (child, url) = serve_state_dir(state.path());
+    ksef(&url)
+        .args(["auth", "login", "--test-certificate", "--nip", &nip])
+        .assert()
+        .success();
+    let out = work.path().join("back");
+    let got = ksef(&url)
+        .args(["--json", "download", "-o"])
+        .arg(&out)
+        .arg(&number)
+        .output()
+        .unwrap();
+    stop(child);
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let back = std::fs::read(out.join(format!("{number}.xml"))).unwrap();
+    assert_eq!(back, std::fs::read(&file).unwrap());
+}
+
 #[test]
 fn token_generate_then_log_in_with_it_list_and_revoke() {
     let env = Env::start();

@@ -2,6 +2,10 @@
 //! 8 concurrent sessions, 64 requests in flight), with a same-run baseline: the same number of
 //! concurrent `POST /auth/challenge` round trips (HTTP + dispatch cost without invoice work).
 //! Report the ratio send/challenge, not absolute numbers.
+//!
+//! `send_invoice_x64_state_dir` sends the same way to a second simulator that keeps its state in a
+//! temporary `--state-dir` (SQLite, every acknowledged invoice committed before the 202): compare
+//! it with `send_invoice_x64` of the same run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -24,12 +28,12 @@ struct Fixture {
     template: String,
 }
 
-async fn setup() -> (ksef_sim::SimulatorHandle, Fixture) {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
+async fn setup(state_dir: Option<&std::path::Path>) -> (ksef_sim::SimulatorHandle, Fixture) {
+    let mut builder = ksef_sim::Simulator::builder().rate_limits(false);
+    if let Some(dir) = state_dir {
+        builder = builder.state_dir(dir);
+    }
+    let sim = builder.start().await.unwrap();
     let base = sim.base_url();
     let http = reqwest::Client::new();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
@@ -159,7 +163,10 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (_sim, fx) = rt.block_on(setup());
+    let (_sim, fx) = rt.block_on(setup(None));
+    let dir = std::env::temp_dir().join(format!("ksef-sim-bench-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (_sim_db, fx_db) = rt.block_on(setup(Some(&dir)));
     let mut counter = 0u64;
     let mut group = c.benchmark_group("online");
     group.throughput(Throughput::Elements(IN_FLIGHT as u64));
@@ -175,49 +182,55 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
-    group.bench_function("send_invoice_x64", |b| {
-        b.iter_batched(
-            || {
-                // Untimed: unique invoice numbers, encrypted per session.
-                (0..IN_FLIGHT)
-                    .map(|i| {
-                        counter += 1;
-                        let (sref, key) = &fx.sessions[i % SESSIONS];
-                        let xml = fx
-                            .template
-                            .replace("#invoice_number#", &format!("B{counter}"));
-                        let e = key.encrypt_invoice(xml.as_bytes());
-                        (
-                            sref.clone(),
-                            json!({
-                                "invoiceHash": e.invoice_hash.as_str(),
-                                "invoiceSize": e.invoice_size,
-                                "encryptedInvoiceHash": e.encrypted_invoice_hash.as_str(),
-                                "encryptedInvoiceSize": e.encrypted_invoice_size,
-                                "encryptedInvoiceContent": e.ciphertext_base64(),
-                            }),
-                        )
+    for (name, fx) in [
+        ("send_invoice_x64", &fx),
+        ("send_invoice_x64_state_dir", &fx_db),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    // Untimed: unique invoice numbers, encrypted per session.
+                    (0..IN_FLIGHT)
+                        .map(|i| {
+                            counter += 1;
+                            let (sref, key) = &fx.sessions[i % SESSIONS];
+                            let xml = fx
+                                .template
+                                .replace("#invoice_number#", &format!("B{counter}"));
+                            let e = key.encrypt_invoice(xml.as_bytes());
+                            (
+                                sref.clone(),
+                                json!({
+                                    "invoiceHash": e.invoice_hash.as_str(),
+                                    "invoiceSize": e.invoice_size,
+                                    "encryptedInvoiceHash": e.encrypted_invoice_hash.as_str(),
+                                    "encryptedInvoiceSize": e.encrypted_invoice_size,
+                                    "encryptedInvoiceContent": e.ciphertext_base64(),
+                                }),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |batch| {
+                    rt.block_on(async {
+                        let futs = batch.iter().map(|(sref, body)| {
+                            fx.http
+                                .post(format!("{}/sessions/online/{sref}/invoices", fx.base))
+                                .bearer_auth(&fx.access)
+                                .json(body)
+                                .send()
+                        });
+                        for r in futures_join(futs).await {
+                            assert_eq!(r.unwrap().status(), 202);
+                        }
                     })
-                    .collect::<Vec<_>>()
-            },
-            |batch| {
-                rt.block_on(async {
-                    let futs = batch.iter().map(|(sref, body)| {
-                        fx.http
-                            .post(format!("{}/sessions/online/{sref}/invoices", fx.base))
-                            .bearer_auth(&fx.access)
-                            .json(body)
-                            .send()
-                    });
-                    for r in futures_join(futs).await {
-                        assert_eq!(r.unwrap().status(), 202);
-                    }
-                })
-            },
-            BatchSize::SmallInput,
-        )
-    });
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs all futures concurrently on the runtime (spawned so they use both cores).
