@@ -779,3 +779,62 @@ async fn a_token_that_cannot_be_a_header_is_refused_without_echo() {
     assert!(matches!(e, Error::Request { .. }), "{e}");
     assert!(!e.to_string().contains("secret"), "{e}");
 }
+
+#[tokio::test]
+async fn pre_serialised_json_bodies_are_sent_as_given() {
+    let server = MockServer::start().await;
+    // The exact bytes the caller built: key order and spacing differ from serde's, so a match
+    // proves nothing re-serialised them.
+    let body = br#"{"invoiceSize":6480, "invoiceHash":"EbrK4cOSjW4hEpJaHU71YXSOZZmqP5++dK9nLgTzgV4=","encryptedInvoiceSize":6496,"encryptedInvoiceHash":"miYb1z3Ljw5VucTZslv3Tlt+V/EK1V8Q8evD8HMQ0dc=","encryptedInvoiceContent":"AAAA"}"#;
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/sessions/online/{REF}/invoices")))
+        .and(header("authorization", "Bearer a"))
+        .and(header("content-type", "application/json"))
+        .and(body_bytes(body.to_vec()))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .set_body_json(serde_json::json!({"referenceNumber": INV_REF})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v2/sessions/online/{REF}/invoices")))
+        .and(header("content-type", "application/json"))
+        .and(body_bytes(b"{not json".to_vec()))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (t, clock) = setup(&server);
+    let a = AccessToken::new("a");
+    // The typed call with an already-serialised body: decoded like `send_invoice`.
+    let r = t
+        .send_invoice_json(&a, &reference(), bytes::Bytes::from_static(body))
+        .await
+        .unwrap();
+    assert_eq!(r.reference_number.as_ref(), INV_REF);
+    // The raw escape hatch with `RequestBody::JsonBytes`.
+    let endpoint = ksef_transport::Endpoint::from_operation(
+        ksef_model::operations::OperationId::SendInvoice.spec(),
+    );
+    let raw = t
+        .call::<()>(
+            endpoint,
+            &[REF],
+            Vec::new(),
+            Transport::bearer_of(&a),
+            ksef_transport::RequestBody::JsonBytes(bytes::Bytes::from_static(body)),
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&raw.value).unwrap();
+    assert_eq!(v["referenceNumber"], INV_REF);
+    // Same retry class as `send_invoice`: a failed send is never repeated.
+    let e = t
+        .send_invoice_json(&a, &reference(), bytes::Bytes::from_static(b"{not json"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    assert!(clock.sleeps().is_empty(), "a failed send is not repeated");
+}
