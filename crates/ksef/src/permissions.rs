@@ -160,6 +160,21 @@ fn check_not_empty<T>(list: &[T], what: &str) -> Result<()> {
     }
 }
 
+/// Checks an identifier whose kind has a checksum or a fixed form (NIP, PESEL, internal id,
+/// NIP-VAT UE) before anything is sent: KSeF would refuse it with 21405 after a round trip.
+/// Other kinds (certificate fingerprints, "all partners") pass unchecked.
+fn check_identifier(field: &str, kind: &str, value: &str) -> Result<()> {
+    use ksef_model::{InternalId, Nip, NipVatUe, Pesel};
+    let checked = match kind {
+        "Nip" => value.parse::<Nip>().map(drop),
+        "Pesel" => value.parse::<Pesel>().map(drop),
+        "InternalId" => value.parse::<InternalId>().map(drop),
+        "NipVatUe" => value.parse::<NipVatUe>().map(drop),
+        _ => Ok(()),
+    };
+    checked.map_err(|e| Error::InvalidInput(format!("{field}: {e}")))
+}
+
 fn check_permission_id(id: &str) -> Result<()> {
     if id.chars().count() == 36 {
         Ok(())
@@ -243,6 +258,8 @@ impl<'a> Permissions<'a> {
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
         check_not_empty(&request.permissions, "grant_persons")?;
+        let subject = &request.subject_identifier;
+        check_identifier("subjectIdentifier", subject.r#type.as_str(), &subject.value)?;
         let t = self.auth.client().transport();
         self.submit(|token| async move { t.grant_person_permissions(&token, request).await })
             .await
@@ -256,6 +273,8 @@ impl<'a> Permissions<'a> {
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
         check_not_empty(&request.permissions, "grant_entities")?;
+        let subject = &request.subject_identifier;
+        check_identifier("subjectIdentifier", subject.r#type.as_str(), &subject.value)?;
         let t = self.auth.client().transport();
         self.submit(|token| async move { t.grant_entity_permissions(&token, request).await })
             .await
@@ -268,6 +287,8 @@ impl<'a> Permissions<'a> {
         request: &api::EntityAuthorizationPermissionsGrantRequest,
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
+        let subject = &request.subject_identifier;
+        check_identifier("subjectIdentifier", subject.r#type.as_str(), &subject.value)?;
         let t = self.auth.client().transport();
         self.submit(|token| async move { t.grant_authorization_permissions(&token, request).await })
             .await
@@ -282,6 +303,13 @@ impl<'a> Permissions<'a> {
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
         check_not_empty(&request.permissions, "grant_indirect")?;
+        let subject = &request.subject_identifier;
+        check_identifier("subjectIdentifier", subject.r#type.as_str(), &subject.value)?;
+        if let Some(target) = &request.target_identifier
+            && let Some(value) = &target.value
+        {
+            check_identifier("targetIdentifier", target.r#type.as_str(), value)?;
+        }
         let t = self.auth.client().transport();
         self.submit(|token| async move { t.grant_indirect_permissions(&token, request).await })
             .await
@@ -295,6 +323,9 @@ impl<'a> Permissions<'a> {
         request: &api::SubunitPermissionsGrantRequest,
     ) -> Result<PermissionOperation<'a>> {
         check_description(&request.description)?;
+        let (subject, context) = (&request.subject_identifier, &request.context_identifier);
+        check_identifier("subjectIdentifier", subject.r#type.as_str(), &subject.value)?;
+        check_identifier("contextIdentifier", context.r#type.as_str(), &context.value)?;
         let t = self.auth.client().transport();
         self.submit(|token| async move { t.grant_subunit_permissions(&token, request).await })
             .await
