@@ -3,14 +3,29 @@
 //!
 //! `cargo run -p ksef-fa --example read_invoice -- invoice.xml` (without an argument it reads
 //! the crate's test invoice).
-#![allow(clippy::print_stdout)] // an example: printing is its job
+#![allow(clippy::print_stdout, clippy::print_stderr)] // an example: printing is its job
+
+use std::process::ExitCode;
 
 use ksef_fa::Faktura;
 use ksef_fa::model::{TPodmiot2Id, TRodzajFaktury};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    // errors are shown with Display (what is wrong, at which field), not Debug
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let xml = match std::env::args().nth(1) {
-        Some(path) => std::fs::read_to_string(path)?,
+        Some(path) => {
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?
+        }
         None => include_str!("../tests/data/minimal.xml").to_owned(),
     };
     let f = Faktura::from_xml(&xml)?;
@@ -66,5 +81,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("net 5 %: {}  VAT: {}", g.p_13_3, g.p_14_3);
     }
     println!("total (P_15): {} {}", fa.p_15, fa.kod_waluty);
+    match f.validate() {
+        Ok(()) => println!("valid"),
+        Err(errs) => {
+            for e in errs {
+                println!("invalid: {e}");
+            }
+        }
+    }
     Ok(())
 }

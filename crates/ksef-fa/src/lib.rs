@@ -23,7 +23,7 @@ pub use generated::{Faktura, NAMESPACE};
 pub use rt::XsdDateTime;
 pub use rust_decimal::Decimal;
 pub use time;
-pub use validate::Rule;
+pub use validate::{Rule, date_in_poland, poland_offset};
 
 use rt::XmlElement as _;
 

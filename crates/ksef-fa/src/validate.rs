@@ -29,12 +29,16 @@ pub enum Rule {
         today: Date,
     },
     /// A total does not match the sum computed from the lines.
-    #[error("is {found}, but the lines give {expected}")]
+    #[error("is {found}, but the lines give {expected}{}", or_per_line(.per_line))]
     TotalMismatch {
-        /// Computed from the lines.
+        /// Computed from the lines (for a VAT total `P_14_x`: the VAT of the summed net
+        /// amounts per rate, rounded once).
         expected: Decimal,
         /// Found in the invoice.
         found: Decimal,
+        /// For a VAT total whose per-line method gives another amount: the sum of the VAT of
+        /// each line rounded to grosze (also accepted).
+        per_line: Option<Decimal>,
     },
     /// A correction invoice (KOR, KOR_ZAL, KOR_ROZ) that does not name the corrected invoice.
     #[error("a correction invoice must name the corrected invoice (DaneFaKorygowanej)")]
@@ -51,6 +55,50 @@ pub enum Rule {
         /// `P_11`.
         found: Decimal,
     },
+}
+
+fn or_per_line(per_line: &Option<Decimal>) -> String {
+    per_line.map_or_else(String::new, |v| {
+        format!(" (or {v} with the VAT rounded per line and summed)")
+    })
+}
+
+/// The UTC offset of Polish civil time (Europe/Warsaw) at the instant `at`: CEST (UTC+2) from
+/// the last Sunday of March 01:00 UTC until the last Sunday of October 01:00 UTC, CET (UTC+1)
+/// otherwise (the EU summer-time rule, Directive 2000/84/EC).
+///
+/// A pure function of our own instead of a time-zone database: Poland has followed this one
+/// rule since 1996 and `validate` needs only "which day is it in Poland".
+pub fn poland_offset(at: time::OffsetDateTime) -> time::UtcOffset {
+    let utc = at.to_offset(time::UtcOffset::UTC);
+    let year = utc.year();
+    let summer = match (
+        last_sunday_0100_utc(year, time::Month::March),
+        last_sunday_0100_utc(year, time::Month::October),
+    ) {
+        (Some(start), Some(end)) => utc >= start && utc < end,
+        // only outside time's supported years; winter time is the safe side for "not in the
+        // future" checks at the edges of the calendar
+        _ => false,
+    };
+    if summer {
+        time::macros::offset!(+2)
+    } else {
+        time::macros::offset!(+1)
+    }
+}
+
+/// The last Sunday of `month` (March or October: 31 days) in `year`, at 01:00 UTC.
+fn last_sunday_0100_utc(year: i32, month: time::Month) -> Option<time::OffsetDateTime> {
+    let last = Date::from_calendar_date(year, month, 31).ok()?;
+    let back = i64::from(last.weekday().number_days_from_sunday());
+    let sunday = last.checked_sub(time::Duration::days(back))?;
+    Some(sunday.with_hms(1, 0, 0).ok()?.assume_utc())
+}
+
+/// The calendar date in Poland (Europe/Warsaw civil time) at the instant `at`.
+pub fn date_in_poland(at: time::OffsetDateTime) -> Date {
+    at.to_offset(poland_offset(at)).date()
 }
 
 /// Checks a NIP's check digit with `ksef_model::ids::Nip` (the pattern is already checked by
@@ -229,10 +277,10 @@ fn line_nets(lines: &[FaWiersz]) -> Option<Vec<(Bucket, TStawkaPodatku, Decimal)
 }
 
 impl Faktura {
-    /// Validates the invoice before sending, with "today" taken from the system clock (UTC + 2 h,
-    /// i.e. never behind the date in Poland).
+    /// Validates the invoice before sending, with "today" the current date in Poland
+    /// ([`date_in_poland`] of the system clock: CET/CEST).
     pub fn validate(&self) -> Result<(), Vec<Error>> {
-        let today = (time::OffsetDateTime::now_utc() + time::Duration::hours(2)).date();
+        let today = date_in_poland(time::OffsetDateTime::now_utc());
         self.validate_at(today)
     }
 
@@ -368,7 +416,7 @@ impl Faktura {
             return;
         };
         let mut sums: Vec<(Bucket, TStawkaPodatku, Decimal)> = Vec::new();
-        for (b, r, n) in lines {
+        for &(b, r, n) in &lines {
             match sums.iter_mut().find(|(_, r2, _)| *r2 == r) {
                 Some(s) => s.2 += n,
                 None => sums.push((b, r, n)),
@@ -382,10 +430,18 @@ impl Faktura {
         buckets.dedup();
         for b in buckets {
             let net: Decimal = sums.iter().filter(|s| s.0 == b).map(|s| s.2).sum();
+            // Two legal ways to the VAT of a rate: once on the summed nets (the Ministry's
+            // example) or per line, rounded, then summed (what much invoicing software does).
+            // Either is accepted; a mismatch reports the first and, if different, the second.
             let vat: Decimal = sums
                 .iter()
                 .filter(|s| s.0 == b)
                 .map(|s| vat_of(s.2, s.1))
+                .sum();
+            let vat_per_line: Decimal = lines
+                .iter()
+                .filter(|l| l.0 == b)
+                .map(|l| vat_of(l.2, l.1))
                 .sum();
             let h = header.iter().find(|h| h.0 == b);
             let (name, found_net, vat_field) = match h {
@@ -413,21 +469,22 @@ impl Faktura {
                     Rule::TotalMismatch {
                         expected: net,
                         found: found_net,
+                        per_line: None,
                     },
                 ));
             }
             if let Some((vn, found_vat)) = vat_field
                 && found_vat != vat
+                && found_vat != vat_per_line
             {
-                {
-                    errs.push(rule(
-                        &[("Fa", None), (vn, None)],
-                        Rule::TotalMismatch {
-                            expected: vat,
-                            found: found_vat,
-                        },
-                    ));
-                }
+                errs.push(rule(
+                    &[("Fa", None), (vn, None)],
+                    Rule::TotalMismatch {
+                        expected: vat,
+                        found: found_vat,
+                        per_line: (vat_per_line != vat).then_some(vat_per_line),
+                    },
+                ));
             }
             total += found_net + vat_field.map_or(Decimal::ZERO, |v| v.1);
         }
@@ -441,8 +498,112 @@ impl Faktura {
                 Rule::TotalMismatch {
                     expected: total,
                     found: fa.p_15.get(),
+                    per_line: None,
                 },
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{datetime, offset};
+
+    #[test]
+    fn poland_offset_at_the_spring_edge() {
+        // 2026: last Sunday of March is the 29th; clocks go 02:00 CET -> 03:00 CEST
+        assert_eq!(
+            poland_offset(datetime!(2026-03-29 00:59:59 UTC)),
+            offset!(+1)
+        );
+        assert_eq!(
+            poland_offset(datetime!(2026-03-29 01:00:00 UTC)),
+            offset!(+2)
+        );
+        // 2024: March 31 itself is the last Sunday
+        assert_eq!(
+            poland_offset(datetime!(2024-03-31 00:59:59 UTC)),
+            offset!(+1)
+        );
+        assert_eq!(
+            poland_offset(datetime!(2024-03-31 01:00:00 UTC)),
+            offset!(+2)
+        );
+        assert_eq!(
+            poland_offset(datetime!(2024-03-24 12:00:00 UTC)),
+            offset!(+1)
+        );
+    }
+
+    #[test]
+    fn poland_offset_at_the_autumn_edge() {
+        // 2026: last Sunday of October is the 25th; clocks go 03:00 CEST -> 02:00 CET
+        assert_eq!(
+            poland_offset(datetime!(2026-10-25 00:59:59 UTC)),
+            offset!(+2)
+        );
+        assert_eq!(
+            poland_offset(datetime!(2026-10-25 01:00:00 UTC)),
+            offset!(+1)
+        );
+        // 2025: October 26
+        assert_eq!(
+            poland_offset(datetime!(2025-10-26 00:59:59 UTC)),
+            offset!(+2)
+        );
+        assert_eq!(
+            poland_offset(datetime!(2025-10-26 01:00:00 UTC)),
+            offset!(+1)
+        );
+        // an instant given in another zone is the same instant
+        assert_eq!(
+            poland_offset(datetime!(2026-10-25 02:59:59 +02:00)),
+            offset!(+2)
+        );
+        assert_eq!(
+            poland_offset(datetime!(2026-10-25 03:00:00 +02:00)),
+            offset!(+1)
+        );
+    }
+
+    #[test]
+    fn date_in_poland_turns_at_local_midnight() {
+        // winter: midnight is 23:00 UTC
+        assert_eq!(
+            date_in_poland(datetime!(2026-12-31 22:59:59 UTC)),
+            time::macros::date!(2026 - 12 - 31)
+        );
+        assert_eq!(
+            date_in_poland(datetime!(2026-12-31 23:00:00 UTC)),
+            time::macros::date!(2027 - 01 - 01)
+        );
+        // summer: midnight is 22:00 UTC
+        assert_eq!(
+            date_in_poland(datetime!(2026-06-30 21:59:59 UTC)),
+            time::macros::date!(2026 - 06 - 30)
+        );
+        assert_eq!(
+            date_in_poland(datetime!(2026-06-30 22:00:00 UTC)),
+            time::macros::date!(2026 - 07 - 01)
+        );
+        // the night of the spring change is still in winter time at midnight
+        assert_eq!(
+            date_in_poland(datetime!(2026-03-28 22:59:59 UTC)),
+            time::macros::date!(2026 - 03 - 28)
+        );
+        assert_eq!(
+            date_in_poland(datetime!(2026-03-28 23:00:00 UTC)),
+            time::macros::date!(2026 - 03 - 29)
+        );
+        // and the night of the autumn change in summer time
+        assert_eq!(
+            date_in_poland(datetime!(2026-10-24 21:59:59 UTC)),
+            time::macros::date!(2026 - 10 - 24)
+        );
+        assert_eq!(
+            date_in_poland(datetime!(2026-10-24 22:00:00 UTC)),
+            time::macros::date!(2026 - 10 - 25)
+        );
     }
 }

@@ -330,3 +330,78 @@ proptest! {
         }
     }
 }
+
+/// Three lines of 0.10 net at 23 %: the VAT of the summed nets is round(0.069) = 0.07, the sum
+/// of the per-line VATs is 3 × round(0.023) = 0.06. Both are legal ways to the total.
+fn three_small_lines(p_14_1: &str, p_15: &str) -> Faktura {
+    let line = |n: u32| {
+        format!(
+            "<FaWiersz><NrWierszaFa>{n}</NrWierszaFa><P_11>0.10</P_11><P_12>23</P_12></FaWiersz>"
+        )
+    };
+    let xml = MINIMAL
+        .replace("<P_9A>100.00</P_9A>", "<P_9A>0.10</P_9A>")
+        .replace("<P_11>100.00</P_11>", "<P_11>0.10</P_11>")
+        .replace("<P_13_1>100.00</P_13_1>", "<P_13_1>0.30</P_13_1>")
+        .replace(
+            "<P_14_1>23.00</P_14_1>",
+            &format!("<P_14_1>{p_14_1}</P_14_1>"),
+        )
+        .replace("<P_15>123.00</P_15>", &format!("<P_15>{p_15}</P_15>"))
+        .replace("</Fa>", &format!("{}{}</Fa>", line(2), line(3)));
+    Faktura::from_xml(&xml).unwrap()
+}
+
+#[test]
+fn vat_total_rounded_once_on_the_summed_nets_is_accepted() {
+    three_small_lines("0.07", "0.37")
+        .validate_at(date!(2026 - 02 - 01))
+        .unwrap();
+}
+
+#[test]
+fn vat_total_summed_from_per_line_rounded_vat_is_accepted() {
+    three_small_lines("0.06", "0.36")
+        .validate_at(date!(2026 - 02 - 01))
+        .unwrap();
+}
+
+#[test]
+fn vat_total_matching_neither_method_names_the_field_and_both_amounts() {
+    let errs = three_small_lines("0.08", "0.38")
+        .validate_at(date!(2026 - 02 - 01))
+        .unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].path().unwrap().to_string(), "Fa/P_14_1");
+    assert!(
+        matches!(
+            errs[0].problem(),
+            Some(Problem::Rule(Rule::TotalMismatch { expected, found, per_line: Some(per_line) }))
+                if expected.to_string() == "0.07" && found.to_string() == "0.08" && per_line.to_string() == "0.06"
+        ),
+        "{errs:?}"
+    );
+    assert_eq!(
+        errs[0].to_string(),
+        "Fa/P_14_1: is 0.08, but the lines give 0.07 (or 0.06 with the VAT rounded per line and summed)"
+    );
+    // a net total off by a grosz still fails, with its own path
+    let mut f = three_small_lines("0.07", "0.37");
+    f.fa.p_13_1_group.as_mut().unwrap().p_13_1 = "0.31".parse().unwrap();
+    let errs = f.validate_at(date!(2026 - 02 - 01)).unwrap_err();
+    let paths: Vec<String> = errs.iter().map(|e| e.path().unwrap().to_string()).collect();
+    assert_eq!(paths, ["Fa/P_13_1", "Fa/P_15"], "{errs:?}");
+}
+
+#[test]
+fn validate_uses_todays_date_in_poland() {
+    // an invoice dated today in Poland is never "in the future"
+    let mut f = Faktura::from_xml(MINIMAL).unwrap();
+    let today = ksef_fa::date_in_poland(time::OffsetDateTime::now_utc());
+    f.fa.p_1 = ksef_fa::model::TDataT::new(today).unwrap();
+    f.validate().unwrap();
+    // and one dated tomorrow is
+    f.fa.p_1 = ksef_fa::model::TDataT::new(today.next_day().unwrap()).unwrap();
+    let errs = f.validate().unwrap_err();
+    assert_eq!(errs[0].path().unwrap().to_string(), "Fa/P_1");
+}
