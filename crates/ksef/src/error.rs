@@ -51,6 +51,18 @@ pub enum Error {
     /// A typed FA(3) invoice is invalid.
     #[error("FA(3) invoice: {0}")]
     Fa(#[from] ksef_fa::Error),
+    /// A typed FA(3) invoice failed [`ksef_fa::Faktura::validate`] before sending; nothing was
+    /// sent. Each error names its field path.
+    #[error(
+        "FA(3) invoice {invoice_number} was not sent: {} — correct the invoice (or send it with OnlineSession::send_fa_unchecked to let KSeF judge it)",
+        join_fa_errors(.errors)
+    )]
+    FaInvalid {
+        /// The invoice number (`P_2`).
+        invoice_number: String,
+        /// What `validate` found (at least one).
+        errors: Vec<ksef_fa::Error>,
+    },
     /// A UPO could not be parsed.
     #[error("UPO: {0}")]
     Upo(#[from] ksef_model::upo::UpoError),
@@ -147,6 +159,14 @@ pub enum Error {
     /// Building a batch archive failed.
     #[error("archive: {0}")]
     Archive(String),
+}
+
+fn join_fa_errors(errors: &[ksef_fa::Error]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

@@ -382,14 +382,36 @@ impl OnlineSession {
         self.send_invoice_with(xml, &SendOptions::default()).await
     }
 
-    /// Serialises a typed FA(3) invoice and sends it. The result remembers the invoice number
-    /// (`P_2`): [`SentInvoice::invoice_number`], [`AcceptedInvoice::invoice_number`].
+    /// Validates a typed FA(3) invoice ([`ksef_fa::Faktura::validate`]: NIP check digits, issue
+    /// date not in the future in Poland, totals against the lines, …), then serialises and
+    /// sends it. An invalid invoice is refused with [`Error::FaInvalid`] before any network call;
+    /// [`OnlineSession::send_fa_unchecked`] skips the check. The result remembers the invoice
+    /// number (`P_2`): [`SentInvoice::invoice_number`], [`AcceptedInvoice::invoice_number`].
     pub async fn send_fa(&self, invoice: &ksef_fa::Faktura) -> Result<SentInvoice> {
         self.send_fa_with(invoice, &SendOptions::default()).await
     }
 
-    /// [`OnlineSession::send_fa`] with options (offline mode, technical correction).
+    /// [`OnlineSession::send_fa`] with options (offline mode, technical correction): validated
+    /// first, refused with [`Error::FaInvalid`] before any network call.
     pub async fn send_fa_with(
+        &self,
+        invoice: &ksef_fa::Faktura,
+        options: &SendOptions,
+    ) -> Result<SentInvoice> {
+        if let Err(errors) = invoice.validate() {
+            return Err(Error::FaInvalid {
+                invoice_number: invoice.fa.p_2.as_str().to_owned(),
+                errors,
+            });
+        }
+        self.send_fa_unchecked(invoice, options).await
+    }
+
+    /// [`OnlineSession::send_fa_with`] without the local validation: the invoice is serialised
+    /// and sent as it is, and KSeF's own verification decides (a rejection then comes back as
+    /// [`Error::InvoiceRejected`] from [`SentInvoice::wait`]). For invoices that break a rule
+    /// of `validate` knowingly, or to let KSeF be the judge.
+    pub async fn send_fa_unchecked(
         &self,
         invoice: &ksef_fa::Faktura,
         options: &SendOptions,
