@@ -553,18 +553,25 @@ impl Persist {
             let ops = diff(&mut t, &st, &inner.keys)?;
             if !ops.is_empty() {
                 t.seq += 1;
-                let batch = Batch { seq: t.seq, ops };
-                let sent = self
-                    .tx
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .send(batch);
-                if sent.is_err() {
-                    return Err(self.failure());
-                }
+                self.queue(Batch { seq: t.seq, ops })?;
             }
             t.seq
         };
+        self.committed(seq).await
+    }
+
+    /// Hands a batch to the writer thread.
+    fn queue(&self, batch: Batch) -> Result<(), String> {
+        let sent = self
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(batch);
+        sent.map_err(|_| self.failure())
+    }
+
+    /// Waits until the writer has committed every batch up to `seq`.
+    async fn committed(&self, seq: u64) -> Result<(), String> {
         let mut rx = self.progress.clone();
         loop {
             {
@@ -879,32 +886,10 @@ impl Persist {
                 seq: t.seq,
                 ops: vec![Op::Meta("jwt_secret", secret_op(secret))],
             };
-            if self
-                .tx
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .send(batch)
-                .is_err()
-            {
-                return Err(self.failure());
-            }
+            self.queue(batch)?;
             t.seq
         };
-        let mut rx = self.progress.clone();
-        loop {
-            {
-                let p = rx.borrow_and_update();
-                if let Some(e) = &p.failed {
-                    return Err(e.clone());
-                }
-                if p.committed >= seq {
-                    return Ok(());
-                }
-            }
-            if rx.changed().await.is_err() {
-                return Err(self.failure());
-            }
-        }
+        self.committed(seq).await
     }
 }
 
