@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use futures_util::Stream;
 use ksef_model::api;
 use ksef_model::ids::{KsefNumber, Nip, crc8};
 use ksef_model::operations::{
@@ -16,6 +16,7 @@ use ksef_model::operations::{
 
 use crate::auth::AuthenticatedClient;
 use crate::error::{Error, Result};
+use crate::paging::continuation_pages;
 
 /// Invoices per collective identifier (KSeF's limit).
 pub const MAX_COLLECTIVE_INVOICES: usize = 500;
@@ -189,16 +190,13 @@ impl CollectiveIdentifiers<'_> {
         let q = QueryCollectiveIdentifiersQuery {
             page_size: Some(PAGE),
         };
-        stream::try_unfold(Some(None::<String>), move |state| {
+        let auth = self.auth;
+        continuation_pages(move |continuation| {
             let (q, filter) = (q.clone(), filter.clone());
             async move {
-                let Some(continuation) = state else {
-                    return Ok(None);
-                };
-                let t = self.auth.client().transport();
+                let t = auth.client().transport();
                 let (q, filter) = (&q, &filter);
-                let page = self
-                    .auth
+                let page = auth
                     .call(|token| {
                         let c = continuation.clone();
                         async move {
@@ -208,13 +206,9 @@ impl CollectiveIdentifiers<'_> {
                     })
                     .await?
                     .into_value();
-                let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
-                Ok::<_, Error>(Some((page.collective_identifiers, next)))
+                Ok((page.collective_identifiers, page.continuation_token))
             }
         })
-        .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
     }
 
     /// The invoices of `id`, by KSeF number descending
@@ -228,16 +222,13 @@ impl CollectiveIdentifiers<'_> {
         let q = CollectiveIdentifierInvoicesQuery {
             page_size: Some(PAGE),
         };
-        stream::try_unfold(Some(None::<String>), move |state| {
+        let auth = self.auth;
+        continuation_pages(move |continuation| {
             let q = q.clone();
             async move {
-                let Some(continuation) = state else {
-                    return Ok(None);
-                };
-                let t = self.auth.client().transport();
+                let t = auth.client().transport();
                 let q = &q;
-                let page = self
-                    .auth
+                let page = auth
                     .call(|token| {
                         let c = continuation.clone();
                         async move {
@@ -247,13 +238,9 @@ impl CollectiveIdentifiers<'_> {
                     })
                     .await?
                     .into_value();
-                let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
-                Ok::<_, Error>(Some((page.invoices, next)))
+                Ok((page.invoices, page.continuation_token))
             }
         })
-        .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
     }
 
     /// The identifiers `ksef_number` belongs to, newest first
@@ -266,16 +253,13 @@ impl CollectiveIdentifiers<'_> {
         let q = CollectiveIdentifiersByKsefNumberQuery {
             page_size: Some(PAGE),
         };
-        stream::try_unfold(Some(None::<String>), move |state| {
+        let auth = self.auth;
+        continuation_pages(move |continuation| {
             let q = q.clone();
             async move {
-                let Some(continuation) = state else {
-                    return Ok(None);
-                };
-                let t = self.auth.client().transport();
+                let t = auth.client().transport();
                 let q = &q;
-                let page = self
-                    .auth
+                let page = auth
                     .call(|token| {
                         let c = continuation.clone();
                         async move {
@@ -290,13 +274,9 @@ impl CollectiveIdentifiers<'_> {
                     })
                     .await?
                     .into_value();
-                let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
-                Ok::<_, Error>(Some((page.collective_identifiers, next)))
+                Ok((page.collective_identifiers, page.continuation_token))
             }
         })
-        .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
     }
 }
 

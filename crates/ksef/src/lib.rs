@@ -12,6 +12,7 @@ mod error;
 mod fa_batch;
 pub mod invoices;
 mod limits;
+mod paging;
 pub mod permissions;
 pub mod qr;
 mod session;

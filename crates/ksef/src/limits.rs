@@ -9,6 +9,7 @@ use ksef_model::operations::{ListSessionsQuery, QueryPeppolProvidersQuery};
 use crate::auth::AuthenticatedClient;
 use crate::client::KsefClient;
 use crate::error::{Error, Result};
+use crate::paging::continuation_pages;
 
 /// Effective limits of the authenticated context and subject. Obtained from
 /// [`AuthenticatedClient::limits`].
@@ -32,12 +33,9 @@ impl AuthenticatedClient {
     ) -> impl Stream<Item = Result<api::SessionsQueryResponseItem>> + Send + '_ {
         let mut query = query;
         query.page_size = query.page_size.or(Some(100));
-        stream::try_unfold(Some(None::<String>), move |state| {
+        continuation_pages(move |continuation| {
             let query = query.clone();
             async move {
-                let Some(continuation) = state else {
-                    return Ok(None);
-                };
                 let t = self.client().transport();
                 let query = &query;
                 let page = self
@@ -50,13 +48,9 @@ impl AuthenticatedClient {
                     })
                     .await?
                     .into_value();
-                let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
-                Ok::<_, Error>(Some((page.sessions, next)))
+                Ok((page.sessions, page.continuation_token))
             }
         })
-        .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
     }
 }
 
