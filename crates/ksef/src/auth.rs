@@ -478,11 +478,7 @@ impl AuthenticatedClient {
     pub fn auth_sessions(
         &self,
     ) -> impl futures_util::Stream<Item = Result<api::AuthenticationListItem>> + Send + '_ {
-        use futures_util::{StreamExt, TryStreamExt, stream};
-        stream::try_unfold(Some(None::<String>), move |state| async move {
-            let Some(continuation) = state else {
-                return Ok(None);
-            };
+        crate::paging::continuation_pages(move |continuation| async move {
             let page = self
                 .call(|t| {
                     let continuation = continuation.clone();
@@ -498,12 +494,8 @@ impl AuthenticatedClient {
                 })
                 .await?
                 .into_value();
-            let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
-            Ok::<_, Error>(Some((page.items, next)))
+            Ok((page.items, page.continuation_token))
         })
-        .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
-        .try_flatten()
-        .boxed()
     }
 
     /// Online sessions.

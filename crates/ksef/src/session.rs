@@ -1,6 +1,6 @@
 //! Online (interactive) sessions: open, send, wait for the KSeF number, UPO, close.
 
-use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use futures_util::{Stream, TryStreamExt};
 use ksef_crypto::encryption::SessionKey;
 use ksef_crypto::public_key::KeyUsage;
 use ksef_model::api;
@@ -627,11 +627,7 @@ pub(crate) fn session_invoices<'a>(
     session: &'a ReferenceNumber,
     failed: bool,
 ) -> impl Stream<Item = Result<api::SessionInvoiceStatusResponse>> + Send + 'a {
-    // State: None = finished; Some(token) = fetch the page after `token` (None = first page).
-    stream::try_unfold(Some(None::<String>), move |state| async move {
-        let Some(continuation) = state else {
-            return Ok(None);
-        };
+    crate::paging::continuation_pages(move |continuation| async move {
         let page = a
             .call(|t| {
                 let continuation = continuation.clone();
@@ -654,12 +650,8 @@ pub(crate) fn session_invoices<'a>(
             })
             .await?
             .into_value();
-        let next = page.continuation_token.filter(|c| !c.is_empty()).map(Some);
-        Ok::<_, Error>(Some((page.invoices, next)))
+        Ok((page.invoices, page.continuation_token))
     })
-    .map_ok(|invoices| stream::iter(invoices.into_iter().map(Ok)))
-    .try_flatten()
-    .boxed()
 }
 
 /// A sent invoice: [`SentInvoice::wait`] for its KSeF number.
