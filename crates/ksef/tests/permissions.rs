@@ -6,17 +6,15 @@
 #[allow(dead_code)]
 mod example;
 
+mod common;
 use futures_util::TryStreamExt;
 use ksef::crypto::cert::PersonId;
 use ksef::model::api;
-use ksef::model::{ContextIdentifier, InternalId, Nip, NipVatUe, Pesel, SubjectIdentifierType};
+use ksef::model::{ContextIdentifier, InternalId, NipVatUe, Pesel, SubjectIdentifierType};
 use ksef::permissions::{
     authorizations_query, person_by_fingerprint, person_by_identifier, persons_query,
 };
-use ksef::{
-    AuthenticatedClient, Error, KsefClient, NewTestPerson, NewTestSubject, TestIdentity,
-    XadesOptions,
-};
+use ksef::{Error, NewTestPerson, NewTestSubject, TestIdentity, XadesOptions};
 
 const NIP: &str = "5265877635";
 const CLIENT_NIP: &str = "7010002139";
@@ -25,39 +23,7 @@ const SUB_NIP: &str = "5554443334";
 const PESEL: &str = "90010112349";
 const OFFICE_PESEL: &str = "85020212343";
 
-async fn sim() -> (ksef_sim::SimulatorHandle, KsefClient) {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let client = KsefClient::builder_for_url(&sim.base_url())
-        .poll_options(ksef::PollOptions {
-            initial_delay: std::time::Duration::from_millis(10),
-            ..Default::default()
-        })
-        .build()
-        .unwrap();
-    (sim, client)
-}
-
-fn nip(s: &str) -> Nip {
-    s.parse().unwrap()
-}
-
-async fn owner(client: &KsefClient, of: &str) -> AuthenticatedClient {
-    client
-        .auth()
-        .test_certificate(
-            &TestIdentity::Seal {
-                name: "Firma Testowa".into(),
-                nip: of.into(),
-            },
-            ContextIdentifier::Nip(nip(of)),
-        )
-        .await
-        .unwrap()
-}
+use common::{nip, owner, sim};
 
 fn employee(pesel: &str) -> TestIdentity {
     TestIdentity::Person {

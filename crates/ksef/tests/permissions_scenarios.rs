@@ -5,10 +5,11 @@
 //! effect at login → revoke → search → the effect is gone.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns may panic
 
+mod common;
 use futures_util::TryStreamExt;
 use ksef::crypto::cert::PersonId;
 use ksef::model::api;
-use ksef::model::{ContextIdentifier, InternalId, Nip};
+use ksef::model::{ContextIdentifier, InternalId};
 use ksef::permissions::{person_by_identifier, persons_query};
 use ksef::{AuthenticatedClient, Error, KsefClient, NewTestPerson, NewTestSubject, TestIdentity};
 
@@ -27,40 +28,7 @@ const BAILIFF_NIP: &str = "9990001108";
 const BAILIFF_PESEL: &str = "85020212343";
 const GRANTEE_NIP: &str = "7010002139";
 
-async fn sim() -> (ksef_sim::SimulatorHandle, KsefClient) {
-    let sim = ksef_sim::Simulator::builder()
-        .rate_limits(false)
-        .start()
-        .await
-        .unwrap();
-    let client = KsefClient::builder_for_url(&sim.base_url())
-        .poll_options(ksef::PollOptions {
-            initial_delay: std::time::Duration::from_millis(10),
-            ..Default::default()
-        })
-        .build()
-        .unwrap();
-    (sim, client)
-}
-
-fn nip(s: &str) -> Nip {
-    s.parse().unwrap()
-}
-
-/// The company's own seal (it owns its NIP context).
-async fn owner(client: &KsefClient, of: &str) -> AuthenticatedClient {
-    client
-        .auth()
-        .test_certificate(
-            &TestIdentity::Seal {
-                name: "Firma Testowa".into(),
-                nip: of.into(),
-            },
-            ContextIdentifier::Nip(nip(of)),
-        )
-        .await
-        .unwrap()
-}
+use common::{nip, owner, sim};
 
 /// A person whose personal certificate carries `TINPL-<nip>`.
 fn person_with_nip(of: &str) -> TestIdentity {
