@@ -255,7 +255,9 @@ proptest::proptest! {
                     && !e.contains("XML declaration")
                     && !e.contains("processing instruction")
                     && !s.contains("<:")
-                    && !s.contains("</:") =>
+                    && !s.contains("</:")
+                    // roxmltree also reads attribute names with an empty prefix (` :a=`)
+                    && !s.contains(" :") =>
             {
                 proptest::prop_assert!(false, "refused as XML ({e}), roxmltree reads it\n{s}")
             }
