@@ -673,6 +673,7 @@ fn settle_window(
             upo: None,
             upo_token: None,
             file_name: Some(name),
+            corrects: None,
         };
         if let Some(s) = st.sessions.get_mut(r) {
             s.invoices.push(invoice);

@@ -25,6 +25,8 @@ pub(crate) fn describe(code: i32) -> &'static str {
         21161 => "Przekroczono dozwoloną liczbę części pakietu.",
         21164 => "Faktura o podanym identyfikatorze nie istnieje.",
         21165 => "Faktura o podanym numerze KSeF nie jest jeszcze dostępna.",
+        21166 => "Korekta techniczna niedostępna.",
+        21167 => "Status faktury nie pozwala na korektę techniczną.",
         21173 => "Brak sesji o wskazanym numerze referencyjnym.",
         21178 => "Nie znaleziono UPO dla podanych kryteriów.",
         21180 => "Status sesji nie pozwala na wykonanie operacji.",

@@ -168,6 +168,8 @@ struct Row {
     storage: OffsetDateTime,
     offline: bool,
     form: FormCode,
+    /// A technical correction: the hash of the rejected offline invoice it corrects.
+    corrects: Option<String>,
 }
 
 impl Row {
@@ -234,6 +236,7 @@ fn rows(st: &mut State, now: OffsetDateTime) -> Vec<Row> {
             storage,
             offline: inv.offline,
             form: session.form.clone(),
+            corrects: inv.corrects.clone(),
         });
     }
     out
@@ -575,6 +578,10 @@ fn metadata_json(r: &Row) -> Value {
         "hasAttachment": m.has_attachment,
         "invoiceHash": r.hash,
     });
+    // The link of a technical correction to the rejected original (ksef-api.md §11.4).
+    if let Some(h) = &r.corrects {
+        v["hashOfCorrectedInvoice"] = json!(h);
+    }
     if !m.third.is_empty() {
         v["thirdSubjects"] = m
             .third

@@ -217,6 +217,15 @@ pub(crate) fn send_invoice(inner: &Arc<Inner>, req: &Req) -> Result<Response, Ap
             ));
         }
     }
+    let offline = body.offline_mode.unwrap_or(false);
+    let corrects = body
+        .hash_of_corrected_invoice
+        .as_ref()
+        .map(|h| h.as_str().to_owned());
+    if let Some(original) = &corrects {
+        check_technical_correction(&st, &caller.context, original, offline)?;
+    }
+    let session = session_mut(&mut st, &session_ref, &caller)?;
     let ordinal = session.invoices.len() as u32 + 1;
     session.updated = now;
     let reference = st.rng.reference(now, ReferenceType::Invoice);
@@ -233,12 +242,13 @@ pub(crate) fn send_invoice(inner: &Arc<Inner>, req: &Req) -> Result<Response, Ap
         seller_nip: None,
         acquisition: None,
         permanent_storage: None,
-        offline: body.offline_mode.unwrap_or(false),
+        offline,
         // Kept from receipt so that a restart under `--state-dir` can finish processing.
         xml: plain.clone(),
         upo: None,
         upo_token: None,
         file_name: None,
+        corrects,
     };
     if let Some(s) = st.sessions.get_mut(&session_ref) {
         s.invoices.push(invoice);
@@ -252,6 +262,89 @@ pub(crate) fn send_invoice(inner: &Arc<Inner>, req: &Req) -> Result<Response, Ap
         StatusCode::ACCEPTED,
         &json!({"referenceNumber": reference}),
     ))
+}
+
+/// The synchronous checks of a technical correction (ksef-api.md §6.2, §11.4): a send with
+/// `hashOfCorrectedInvoice` re-sends an offline invoice KSeF rejected, in an online session
+/// (batch sessions have no such field: `OpenBatchSessionRequest` carries none).
+///
+/// Inferred (the documentation does not say how the original is found): the original is looked
+/// up by its `invoiceHash` among the invoices sent in the caller's context, in any session,
+/// online or batch — a rejected invoice may have no readable seller NIP (a 430), so the context
+/// is the one key every rejected invoice has.
+fn check_technical_correction(
+    st: &State,
+    context: &Ident,
+    original: &str,
+    offline: bool,
+) -> Result<(), ApiError> {
+    // "Korekta techniczna … z dodatkowym ustawieniem offlineMode: true". Inferred: without it the
+    // request fails input validation.
+    if !offline {
+        return Err(ApiError::validation(
+            "Korekta techniczna (hashOfCorrectedInvoice) wymaga ustawienia offlineMode: true.",
+        ));
+    }
+    let invoices = || {
+        st.sessions
+            .values()
+            .filter(|s| s.context == *context)
+            .flat_map(|s| s.invoices.iter())
+    };
+    let originals: Vec<&Invoice> = invoices().filter(|i| i.invoice_hash == original).collect();
+    // Inferred: a hash that names no invoice of the context is an input error (21405); the
+    // documentation lists no code for it.
+    if originals.is_empty() {
+        return Err(ApiError::validation(format!(
+            "Nie znaleziono faktury o skrócie {original} przesłanej w bieżącym kontekście; korekta techniczna dotyczy odrzuconej faktury offline."
+        )));
+    }
+    let not_allowed = |detail: String| ApiError::bad(21167, [detail]);
+    if originals.iter().any(|i| i.status.code == 200) {
+        return Err(not_allowed(
+            "Nie można wysłać korekty technicznej do prawidłowo przetworzonej faktury.".into(),
+        ));
+    }
+    // One successful correction per original. Inferred: a correction still being processed
+    // counts too (a second one is refused until the first is rejected), so two corrections of one
+    // original can never both be accepted.
+    let corrections = || invoices().filter(|i| i.corrects.as_deref() == Some(original));
+    if corrections().any(|i| i.status.code == 200) {
+        return Err(ApiError::bad(
+            21166,
+            ["Faktura posiada już przetworzoną prawidłowo korektę techniczną.".to_owned()],
+        ));
+    }
+    if corrections().any(|i| i.status.code < 400) {
+        return Err(ApiError::bad(
+            21166,
+            [format!(
+                "Korekta techniczna faktury o skrócie {original} jest w trakcie przetwarzania."
+            )],
+        ));
+    }
+    // Inferred (21167, "the invoice status does not allow a technical correction"): the original
+    // must be settled, rejected, declared offline, and not rejected for missing permissions
+    // (410: "korekta techniczna nie dotyczy … braku uprawnień").
+    if originals.iter().all(|i| i.status.code < 400) {
+        return Err(not_allowed(format!(
+            "Faktura o skrócie {original} jest jeszcze przetwarzana."
+        )));
+    }
+    let rejected = || originals.iter().filter(|i| i.status.code >= 400);
+    if !rejected().any(|i| i.offline) {
+        return Err(not_allowed(
+            "Korekta techniczna dotyczy wyłącznie faktur wystawionych w trybie offline (offlineMode: true)."
+                .into(),
+        ));
+    }
+    if rejected().all(|i| !i.offline || i.status.code == 410) {
+        return Err(not_allowed(
+            "Korekta techniczna nie dotyczy faktur odrzuconych z powodu braku uprawnień (410)."
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Verifies a received online invoice and assigns its KSeF number (or a failure status).
@@ -319,6 +412,37 @@ pub(crate) fn has_attachment(xml: &[u8]) -> bool {
     contains(b"Zalacznik>") || contains(b"EmbeddedDocumentBinaryObject")
 }
 
+/// The semantic verification of an invoice that passed the file checks (status 450 "Błąd
+/// weryfikacji semantyki dokumentu faktury"): the rules KSeF applies to the content itself.
+///
+/// The one rule: the issue date (`P_1`; `P_4B` in FA_RR, `cbc:IssueDate` in PEF) may not be
+/// later than the day the invoice was accepted (ksef-api.md §6.5) — what the official clients'
+/// technical-correction tests use to get a 450. Inferred: "the day" is the calendar date in
+/// Poland (CET/CEST) of `invoicingDate` (an online send's receipt, a batch session's opening).
+/// KSeF does not recompute totals, and checks NIP check digits on production only, so neither is
+/// checked here.
+pub(crate) fn semantic_check(
+    facts: &InvoiceFacts,
+    form: &FormCode,
+    received: OffsetDateTime,
+) -> Option<Status> {
+    let accepted = ksef_fa::date_in_poland(received);
+    if facts.issue_date <= accepted {
+        return None;
+    }
+    let field = match form {
+        FormCode::FaRr1 => "P_4B",
+        FormCode::Pef3 | FormCode::PefKor3 => "cbc:IssueDate",
+        _ => "P_1",
+    };
+    Some(
+        Status::new(450, "Błąd weryfikacji semantyki dokumentu faktury").with_detail(format!(
+            "Data wystawienia faktury ({field}) {} jest późniejsza niż data jej przyjęcia w KSeF {accepted}.",
+            facts.issue_date
+        )),
+    )
+}
+
 /// The stateful half, shared by online and batch sessions; runs under the state lock: seller vs
 /// context (410), duplicates (440, with `extensions`), the KSeF number, automatic offline
 /// marking. Sets the final status of invoice `idx` of session `session_ref`.
@@ -334,7 +458,8 @@ pub(crate) fn settle_invoice(
         return;
     };
     let context = session.context.clone();
-    let pef = matches!(session.form, FormCode::Pef3 | FormCode::PefKor3);
+    let form = session.form.clone();
+    let pef = matches!(form, FormCode::Pef3 | FormCode::PefKor3);
     let ordinal = idx as u32 + 1;
     let set = |st: &mut State, status: Status, ext: Option<Value>| {
         if let Some(inv) = st
@@ -380,6 +505,17 @@ pub(crate) fn settle_invoice(
             )),
             None,
         );
+        return;
+    }
+    // Semantic verification (450, ksef-api.md §6.5): the issue date may not be later than the
+    // day KSeF accepted the invoice.
+    if let Some(status) = st
+        .sessions
+        .get(session_ref)
+        .and_then(|s| s.invoices.get(idx))
+        .and_then(|inv| semantic_check(&facts, &form, inv.received))
+    {
+        set(st, status, None);
         return;
     }
     // Attachments need the seller's consent (`/testdata/attachment`; e-Urząd Skarbowy on
@@ -755,6 +891,7 @@ fn without_content(i: &Invoice) -> Invoice {
         upo: None,
         upo_token: i.upo_token.clone(),
         file_name: i.file_name.clone(),
+        corrects: i.corrects.clone(),
     }
 }
 

@@ -202,6 +202,11 @@ pub(crate) struct Invoice {
     pub upo_token: Option<String>,
     /// The file name inside the batch archive (`invoiceFileName`; batch sessions only).
     pub file_name: Option<String>,
+    /// A technical correction (ksef-api.md §11.4): `hashOfCorrectedInvoice`, the SHA-256
+    /// (Base64) of the rejected offline invoice this one corrects. Absent in records written
+    /// before it existed (`serde(default)`), so no schema version change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<String>,
 }
 
 /// One page of a session UPO.
