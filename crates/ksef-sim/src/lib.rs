@@ -16,6 +16,8 @@ mod limits;
 mod misc;
 mod permissions;
 mod persist;
+#[cfg(feature = "validate-responses")]
+pub mod respcheck;
 mod server;
 mod sessions;
 mod state;

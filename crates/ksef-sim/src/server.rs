@@ -166,6 +166,9 @@ pub(crate) struct Inner {
     pub faults: crate::faults::FaultInjector,
     /// The state directory's database (`None`: state in memory only).
     pub persist: Option<crate::persist::Persist>,
+    /// Response validation against the spec (`None`: off).
+    #[cfg(feature = "validate-responses")]
+    pub response_check: Option<crate::respcheck::ResponseCheck>,
 }
 
 impl Inner {
@@ -198,6 +201,8 @@ impl Simulator {
             tls: false,
             retrieval: crate::invoices::RetrievalLimits::default(),
             state_dir: None,
+            #[cfg(feature = "validate-responses")]
+            validate_responses: false,
         }
     }
 }
@@ -214,6 +219,8 @@ pub struct SimulatorBuilder {
     tls: bool,
     retrieval: crate::invoices::RetrievalLimits,
     state_dir: Option<std::path::PathBuf>,
+    #[cfg(feature = "validate-responses")]
+    validate_responses: bool,
 }
 
 impl std::fmt::Debug for SimulatorBuilder {
@@ -315,6 +322,16 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Checks every response to a catalogue operation against `spec/open-api.json` (the schema
+    /// for that operation, status and media type) and records what does not match; read them
+    /// with [`SimulatorHandle::response_violations`]. For test suites: each response is
+    /// buffered and validated before it is sent. Feature `validate-responses`.
+    #[cfg(feature = "validate-responses")]
+    pub fn validate_responses(mut self, on: bool) -> Self {
+        self.validate_responses = on;
+        self
+    }
+
     /// Binds and starts serving in the background on the current Tokio runtime.
     pub async fn start(self) -> Result<SimulatorHandle, SimError> {
         let listener = tokio::net::TcpListener::bind(self.bind)
@@ -394,6 +411,10 @@ impl SimulatorBuilder {
                 .then(|| Mutex::new(crate::limits::RateLimiter::default())),
             faults: crate::faults::FaultInjector::new(self.faults),
             persist,
+            #[cfg(feature = "validate-responses")]
+            response_check: self
+                .validate_responses
+                .then(crate::respcheck::ResponseCheck::default),
         });
         if let Some(p) = &inner.persist {
             let store = |message: String| crate::persist::StateDirError::Database {
@@ -512,6 +533,27 @@ impl SimulatorHandle {
         usage: crate::keys::KeyUsage,
     ) -> Result<String, crate::keys::KeyRotationError> {
         crate::keys::rotate_async(self.inner.clone(), usage).await
+    }
+
+    /// The responses that did not match the spec so far (empty when validation is off).
+    #[cfg(feature = "validate-responses")]
+    pub fn response_violations(&self) -> Vec<crate::respcheck::ResponseViolation> {
+        self.inner
+            .response_check
+            .as_ref()
+            .map(|c| c.violations())
+            .unwrap_or_default()
+    }
+
+    /// The (operation, status) pairs answered so far with their counts (empty when validation
+    /// is off).
+    #[cfg(feature = "validate-responses")]
+    pub fn covered_responses(&self) -> std::collections::BTreeMap<(OperationId, u16), u64> {
+        self.inner
+            .response_check
+            .as_ref()
+            .map(|c| c.covered())
+            .unwrap_or_default()
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
@@ -718,11 +760,18 @@ async fn dispatch_request(
     {
         return r;
     }
+    #[cfg(feature = "validate-responses")]
+    let checked =
+        (inner.response_check.as_ref()).and_then(|c| Some((c, c.operation(&parts.method, &path)?)));
     let result = handle(inner, parts, body, peer.ip(), now, &path).await;
     let mut response = match result {
         Ok(r) => r,
         Err(e) => e.render(problem, &path, now, &trace),
     };
+    #[cfg(feature = "validate-responses")]
+    if let Some((check, op)) = checked {
+        response = check.inspect(op, response).await;
+    }
     if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::After, &conn, problem) {
         return r;
     }

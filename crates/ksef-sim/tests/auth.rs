@@ -30,7 +30,7 @@ async fn challenge_rules_and_signature_errors() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .clock(clock.clone())
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());
@@ -109,7 +109,7 @@ async fn status_redeem_refresh_expiry_and_revocation() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .clock(clock.clone())
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());

@@ -426,7 +426,7 @@ async fn upload_and_close_rules() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .clock(clock.clone())
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());

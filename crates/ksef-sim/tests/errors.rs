@@ -103,7 +103,7 @@ async fn body_limit_and_garbage_never_hang() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .body_limit(1024)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());
@@ -232,7 +232,7 @@ async fn rate_limits_answer_429_with_retry_after() {
     let clock = ksef_sim::ManualClock::starting_now();
     let sim = ksef_sim::Simulator::builder()
         .clock(clock.clone())
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Api, Body, NIP, invoice, signer};
+use common::{Api, Body, NIP, StartChecked, invoice, signer};
 use ksef_model::operations::OperationId;
 use ksef_sim::faults::{FaultCounters, FaultPlan, FaultRule, Phase};
 use serde_json::{Value, json};
@@ -231,7 +231,7 @@ async fn builder_plan_admin_endpoint_and_seeded_reproducibility() {
         let sim = ksef_sim::Simulator::builder()
             .rate_limits(false)
             .faults(plan)
-            .start()
+            .start_checked()
             .await
             .unwrap();
         let http = reqwest::Client::new();

@@ -350,7 +350,7 @@ async fn paging_and_truncation() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .retrieval_limits_for_tests(15, 50_000_000)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());
@@ -483,7 +483,7 @@ async fn exports_zip_targz_metadata_only_truncated_and_failures() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .retrieval_limits_for_tests(4, 4096)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());
@@ -647,7 +647,7 @@ async fn not_yet_stored_invoices_and_export_expiry_on_a_manual_clock() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .clock(clock.clone())
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());
@@ -733,7 +733,7 @@ async fn at_most_ten_running_exports_per_context() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .export_delay_for_tests(Duration::from_secs(60))
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());

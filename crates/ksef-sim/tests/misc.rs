@@ -117,7 +117,7 @@ async fn public_url_goes_into_presigned_links() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .public_url("https://ksef.local:8443/")
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());
@@ -145,4 +145,50 @@ async fn public_url_goes_into_presigned_links() {
     );
     assert_eq!(reqwest::get(local).await.unwrap().status(), 200);
     sim.shutdown().await;
+}
+
+/// `validate_responses(true)` checks and records every answer to a catalogue operation —
+/// successes, KSeF errors in both formats and gateway errors — and nothing when off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_are_checked_and_recorded_only_when_asked() {
+    let (sim, api) = start().await;
+    api.challenge().await;
+    let r = api
+        .call(
+            OperationId::AuthStatus,
+            &["nope"],
+            Some("garbage"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = api
+        .call(
+            OperationId::OpenOnlineSession,
+            &[],
+            None,
+            Body::Raw("text/plain", b"x".to_vec()),
+        )
+        .await;
+    assert!(r.status >= 400, "{}", r.status);
+    // Not an operation: not recorded.
+    let raw = reqwest::get(format!("{}/nope", sim.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 404);
+    let covered = sim.covered_responses();
+    assert_eq!(covered.get(&(OperationId::AuthChallenge, 200)), Some(&1));
+    assert_eq!(covered.get(&(OperationId::AuthStatus, 401)), Some(&1));
+    assert!(
+        covered
+            .keys()
+            .any(|(op, _)| *op == OperationId::OpenOnlineSession)
+    );
+    assert_eq!(covered.values().sum::<u64>(), 3, "{covered:?}");
+    assert!(sim.response_violations().is_empty());
+
+    let plain = ksef_sim::Simulator::builder().start().await.unwrap();
+    Api::new(plain.base_url()).challenge().await;
+    assert!(plain.covered_responses().is_empty());
+    assert!(plain.response_violations().is_empty());
 }

@@ -959,7 +959,7 @@ async fn enforcement_paging_validation_and_retention() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .clock(clock.clone())
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());

@@ -406,7 +406,7 @@ async fn who_may_close_and_automatic_expiry() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .clock(clock.clone())
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());

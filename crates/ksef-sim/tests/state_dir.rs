@@ -26,11 +26,11 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-async fn start_in(dir: &std::path::Path) -> (ksef_sim::SimulatorHandle, Api) {
+async fn start_in(dir: &std::path::Path) -> (CheckedSim, Api) {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .state_dir(dir)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let api = Api::new(sim.base_url());
@@ -291,7 +291,7 @@ async fn a_newer_schema_is_refused() {
     drop(conn);
     let err = ksef_sim::Simulator::builder()
         .state_dir(&dir)
-        .start()
+        .start_checked()
         .await
         .unwrap_err();
     let msg = err.to_string();

@@ -382,7 +382,7 @@ async fn corrections_survive_a_restart() {
         let sim = ksef_sim::Simulator::builder()
             .rate_limits(false)
             .state_dir(dir)
-            .start()
+            .start_checked()
             .await
             .unwrap();
         let api = Api::new(sim.base_url());

@@ -8,14 +8,14 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use common::{Api, NIP, invoice, signer};
+use common::{Api, NIP, StartChecked, invoice, signer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_a_generated_certificate() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .tls()
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let base = sim.base_url();
