@@ -485,18 +485,26 @@ pub(crate) fn settle_invoice(
     {
         inv.invoice_number = Some(facts.number.clone());
     }
-    // The seller's own context, or a Peppol provider the seller authorised (`PefInvoicing`) for
-    // a PEF document (ksef-api.md §12, §17).
+    // The seller's own context, or a subject the seller authorised (`/permissions/
+    // authorizations/grants`, ksef-api.md §12, §17) for this kind of document: a Peppol
+    // provider (`PefInvoicing`) for PEF and PEF_KOR, the purchaser issuing VAT RR invoices
+    // (`RRInvoicing`) for FA_RR, the buyer (`SelfInvoicing`) for FA. Inferred: an
+    // authorisation covers only its own kind of document.
     let seller_ctx: Ident = ("Nip".into(), facts.seller_nip.clone());
-    let peppol_authorised = pef
-        && context.0 == "PeppolId"
+    let needed = match form {
+        FormCode::Pef3 | FormCode::PefKor3 => "PefInvoicing",
+        FormCode::FaRr1 => "RRInvoicing",
+        _ => "SelfInvoicing",
+    };
+    let authorised = matches!(context.0.as_str(), "Nip" | "PeppolId")
+        && (context.0 == "PeppolId") == pef
         && st.grants.iter().any(|g| {
             g.meta.kind == crate::permissions::Kind::Authorization
-                && g.permission == "PefInvoicing"
+                && g.permission == needed
                 && g.context == seller_ctx
                 && g.subject == context
         });
-    if !(context == seller_ctx || peppol_authorised) {
+    if !(context == seller_ctx || authorised) {
         set(
             st,
             Status::new(410, "Nieprawidłowy zakres uprawnień").with_detail(format!(
