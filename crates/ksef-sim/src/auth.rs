@@ -1,12 +1,16 @@
 //! Authentication (ksef-api.md §4): challenges, XAdES and KSeF-token submissions, the
 //! asynchronous operation status, redeem, refresh and auth-session management.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use ksef_model::api::InitTokenAuthenticationRequest;
-use ksef_model::auth_request::{AuthTokenRequest, SubjectIdentifierType};
+use ksef_model::auth_request::{
+    AllowedIps, AuthTokenRequest, Ip4Mask, Ip4Range, MAX_ALLOWED_IPS_PER_KIND,
+    SubjectIdentifierType,
+};
 use ksef_model::ids::ReferenceType;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -49,6 +53,30 @@ pub(crate) fn challenge(inner: &Inner, req: &Req) -> Result<Response, ApiError> 
             "clientIp": req.client_ip.to_string(),
         }),
     ))
+}
+
+/// Tests only ([`crate::SimulatorHandle::plant_challenge_for_tests`], `POST
+/// /__sim/challenges`): records `challenge` as issued now and unused, replacing an earlier
+/// record of the same value, so that documents signed in advance for a fixed challenge (the
+/// independent signers' fixtures) can be submitted. Returns the challenge's `timestampMs`.
+pub(crate) fn plant_challenge(inner: &Inner, challenge: &str) -> Result<i64, String> {
+    let parsed: ksef_model::ids::ReferenceNumber = challenge
+        .parse()
+        .map_err(|e| format!("{challenge:?} is not a reference number: {e}"))?;
+    if parsed.type_code() != ReferenceType::Challenge {
+        return Err(format!("{challenge:?} is not a challenge (type CR)"));
+    }
+    let now = inner.now();
+    let ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    inner.state().challenges.insert(
+        parsed.as_str().to_owned(),
+        Challenge {
+            created: now,
+            timestamp_ms: ms,
+            used: false,
+        },
+    );
+    Ok(ms)
 }
 
 /// Takes a challenge: known, unused and fresh, else 21111.
@@ -180,7 +208,11 @@ pub(crate) fn xades_signature(inner: &Arc<Inner>, req: &Req) -> Result<Response,
         context,
         subject,
         method,
-        (doc_hash, None),
+        OpExtras {
+            document_hash: doc_hash,
+            token: None,
+            allowed_ips: request.allowed_ips.as_ref().and_then(policy_ranges),
+        },
         move |_| {
             cert_failure.map(|d| {
                 Status::new(
@@ -202,6 +234,7 @@ pub(crate) fn ksef_token(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiE
             [format!("publicKeyId {}", pkid.clone().unwrap_or_default())],
         )
     })?;
+    let allowed_ips = json_policy(body.authorization_policy.as_ref())?;
     let ts = take_challenge(inner, body.challenge.0.as_str(), req.now)?;
     let context: Ident = (
         body.context_identifier.r#type.as_str().to_owned(),
@@ -229,7 +262,11 @@ pub(crate) fn ksef_token(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiE
         context,
         subject,
         AuthMethod::Token,
-        (String::new(), token),
+        OpExtras {
+            document_hash: String::new(),
+            token,
+            allowed_ips,
+        },
         move |_| {
             failure.map(|f| {
                 Status::new(
@@ -242,6 +279,92 @@ pub(crate) fn ksef_token(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiE
     )
 }
 
+/// The allowed addresses of an authorization policy as inclusive ranges (a mask's host bits
+/// are ignored, as `Ip4Mask::contains` does); `None` when the policy lists no address.
+/// Inferred: an `AllowedIps` without entries restricts nothing (the docs only describe a
+/// policy that lists addresses).
+fn policy_ranges(ips: &AllowedIps) -> Option<Vec<(Ipv4Addr, Ipv4Addr)>> {
+    let mut ranges: Vec<(Ipv4Addr, Ipv4Addr)> =
+        ips.ip4_addresses.iter().map(|a| (*a, *a)).collect();
+    ranges.extend(ips.ip4_ranges.iter().map(|r| (r.start(), r.end())));
+    ranges.extend(ips.ip4_masks.iter().map(|m| {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(m.prefix()))
+            .unwrap_or(0);
+        let net = u32::from(m.addr()) & mask;
+        (Ipv4Addr::from(net), Ipv4Addr::from(net | !mask))
+    }));
+    (!ranges.is_empty()).then_some(ranges)
+}
+
+/// The JSON `authorizationPolicy` of `POST /auth/ksef-token`, checked like the XSD checks the
+/// XML one (the spec's patterns, at most 10 entries of each kind): 21405 otherwise.
+fn json_policy(
+    policy: Option<&ksef_model::api::AuthorizationPolicy>,
+) -> Result<Option<Vec<(Ipv4Addr, Ipv4Addr)>>, ApiError> {
+    let Some(allowed) = policy.and_then(|p| p.allowed_ips.as_ref()) else {
+        return Ok(None);
+    };
+    fn parse_all<T>(
+        name: &str,
+        items: Option<&Vec<String>>,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Vec<T>, ApiError> {
+        let items = items.map(Vec::as_slice).unwrap_or_default();
+        if items.len() > MAX_ALLOWED_IPS_PER_KIND {
+            return Err(ApiError::validation(format!(
+                "authorizationPolicy.allowedIps.{name}: at most {MAX_ALLOWED_IPS_PER_KIND} entries, got {}.",
+                items.len()
+            )));
+        }
+        items
+            .iter()
+            .map(|s| {
+                parse(s).ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "authorizationPolicy.allowedIps.{name}: '{s}' is not a valid value."
+                    ))
+                })
+            })
+            .collect()
+    }
+    let ips = AllowedIps {
+        ip4_addresses: parse_all("ip4Addresses", allowed.ip4_addresses.as_ref(), |s| {
+            s.parse::<Ipv4Addr>().ok()
+        })?,
+        ip4_ranges: parse_all("ip4Ranges", allowed.ip4_ranges.as_ref(), |s| {
+            s.parse::<Ip4Range>().ok()
+        })?,
+        ip4_masks: parse_all("ip4Masks", allowed.ip4_masks.as_ref(), |s| {
+            s.parse::<Ip4Mask>().ok()
+        })?,
+    };
+    Ok(policy_ranges(&ips))
+}
+
+/// Whether `ip` may use the tokens of an operation whose policy allows `ranges` (IPv4 only;
+/// an IPv4-mapped IPv6 peer counts as its IPv4 address).
+pub(crate) fn ip_allowed(ranges: &[(Ipv4Addr, Ipv4Addr)], ip: IpAddr) -> bool {
+    let v4 = match ip {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(a) => a,
+            None => return false,
+        },
+    };
+    ranges.iter().any(|(start, end)| *start <= v4 && v4 <= *end)
+}
+
+/// What an authentication method adds to the operation record.
+struct OpExtras {
+    /// SHA-256 (Base64) of the signed document (XAdES), for UPOs.
+    document_hash: String,
+    /// The KSeF token used and its permission set (token authentication).
+    token: Option<(String, Vec<String>)>,
+    /// The authorization policy (see [`AuthOp::allowed_ips`]).
+    allowed_ips: Option<Vec<(Ipv4Addr, Ipv4Addr)>>,
+}
+
 /// Records a new authentication operation (status 100), finishes it in the background and
 /// answers 202 with the operation token. `failure` may decide a failed outcome up front.
 fn start_operation(
@@ -250,7 +373,11 @@ fn start_operation(
     context: Ident,
     subject: Ident,
     method: AuthMethod,
-    (document_hash, token): (String, Option<(String, Vec<String>)>),
+    OpExtras {
+        document_hash,
+        token,
+        allowed_ips,
+    }: OpExtras,
     failure: impl FnOnce(&AuthOp) -> Option<Status> + Send + 'static,
 ) -> Result<Response, ApiError> {
     let now = req.now;
@@ -275,6 +402,7 @@ fn start_operation(
                 document_hash,
                 token_ref: token.as_ref().map(|t| t.0.clone()),
                 token_permissions: token.map(|t| t.1),
+                allowed_ips,
             },
         );
         (reference, jti)
@@ -572,6 +700,47 @@ pub(crate) fn revoke(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_ranges_cover_addresses_ranges_and_masks() {
+        let ips = AllowedIps {
+            ip4_addresses: vec![Ipv4Addr::new(10, 0, 0, 1)],
+            ip4_ranges: vec!["192.168.1.10-192.168.1.20".parse().unwrap()],
+            ip4_masks: vec![
+                "172.16.5.5/16".parse().unwrap(),
+                "0.0.0.0/0".parse().unwrap(),
+            ],
+        };
+        let r = policy_ranges(&ips).unwrap();
+        assert_eq!(
+            r[0],
+            (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 1))
+        );
+        assert_eq!(
+            r[2],
+            (
+                Ipv4Addr::new(172, 16, 0, 0),
+                Ipv4Addr::new(172, 16, 255, 255)
+            )
+        );
+        assert_eq!(r[3], (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST));
+        assert!(policy_ranges(&AllowedIps::default()).is_none());
+        let only = |s: &str| {
+            policy_ranges(&AllowedIps {
+                ip4_masks: vec![s.parse().unwrap()],
+                ..AllowedIps::default()
+            })
+            .unwrap()
+        };
+        let local: IpAddr = [127, 0, 0, 1].into();
+        assert!(ip_allowed(&only("127.0.0.1/32"), local));
+        assert!(!ip_allowed(&only("127.0.0.2/32"), local));
+        // IPv6: only an IPv4-mapped peer can match an IPv4 policy.
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(ip_allowed(&only("127.0.0.0/8"), mapped));
+        let v6: IpAddr = "::1".parse().unwrap();
+        assert!(!ip_allowed(&only("0.0.0.0/0"), v6));
+    }
 
     #[test]
     fn subjects_from_fixture_certificates() {

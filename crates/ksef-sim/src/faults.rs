@@ -389,7 +389,9 @@ pub(crate) fn inject(
     })
 }
 
-/// The admin routes outside `/v2`: `GET|PUT|DELETE /__sim/faults`, `POST /__sim/keys/rotate`.
+/// The admin routes outside `/v2`: `GET|PUT|DELETE /__sim/faults`, `POST /__sim/keys/rotate`,
+/// `POST /__sim/challenges` (tests: plant a fixed challenge, see
+/// [`crate::SimulatorHandle::plant_challenge_for_tests`]).
 pub(crate) async fn admin(inner: &Arc<Inner>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let bad = |msg: String| {
@@ -422,6 +424,23 @@ pub(crate) async fn admin(inner: &Arc<Inner>, request: Request) -> Response {
             StatusCode::NO_CONTENT.into_response()
         }
         (&Method::POST, "/__sim/keys/rotate") => crate::keys::admin_rotate(inner, &body).await,
+        (&Method::POST, "/__sim/challenges") => {
+            let v: serde_json::Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => return bad(format!("expected {{\"challenge\": \"…\"}}: {e}")),
+            };
+            let Some(challenge) = v["challenge"].as_str() else {
+                return bad("expected {\"challenge\": \"…\"}".into());
+            };
+            match crate::auth::plant_challenge(inner, challenge) {
+                Ok(ms) => json_response(
+                    StatusCode::OK,
+                    "application/json",
+                    &json!({"challenge": challenge, "timestampMs": ms}),
+                ),
+                Err(e) => bad(e),
+            }
+        }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }

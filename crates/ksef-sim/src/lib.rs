@@ -16,6 +16,7 @@ mod limits;
 mod misc;
 mod permissions;
 mod persist;
+mod prune;
 #[cfg(feature = "validate-responses")]
 pub mod respcheck;
 mod server;
@@ -29,5 +30,6 @@ mod upo;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::{KeyRotationError, KeyUsage, MAX_ROTATIONS};
 pub use persist::{SCHEMA_VERSION, StateDirError};
+pub use prune::Purged;
 pub use server::{IMPLEMENTED_OPERATIONS, SimError, Simulator, SimulatorBuilder, SimulatorHandle};
 pub use tls::TlsError;

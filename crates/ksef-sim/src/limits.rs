@@ -49,6 +49,19 @@ impl RateLimiter {
         }
     }
 
+    /// Drops the requests older than the longest window (1 h) and the counters left empty;
+    /// returns how many counters were dropped.
+    pub fn purge(&mut self, now: OffsetDateTime) -> usize {
+        let before = self.hits.len();
+        self.hits.retain(|_, q| {
+            while q.front().is_some_and(|t| now - *t >= Duration::HOUR) {
+                q.pop_front();
+            }
+            !q.is_empty()
+        });
+        before - self.hits.len()
+    }
+
     /// Records a request of `op` at `now`, or reports the breached window (the request is then
     /// not counted).
     pub fn check(
@@ -142,6 +155,22 @@ mod tests {
         assert_eq!((b.limit, b.window, b.retry_after), (30, "minutę", 57));
         rl.check(op, Some("ctx"), ip, t0 + Duration::seconds(60))
             .unwrap();
+    }
+
+    #[test]
+    fn purge_drops_counters_idle_for_an_hour() {
+        let op = OperationId::OpenOnlineSession.spec();
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let mut rl = RateLimiter::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20000);
+        rl.check(op, Some("a"), ip, t0).unwrap();
+        rl.check(op, Some("b"), ip, t0 + Duration::minutes(30))
+            .unwrap();
+        assert_eq!(rl.purge(t0 + Duration::minutes(59)), 0);
+        assert_eq!(rl.purge(t0 + Duration::HOUR), 1);
+        assert_eq!(rl.hits.len(), 1);
+        assert_eq!(rl.purge(t0 + Duration::minutes(90)), 1);
+        assert!(rl.hits.is_empty());
     }
 
     #[test]

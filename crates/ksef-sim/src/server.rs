@@ -169,6 +169,10 @@ pub(crate) struct Inner {
     /// Response validation against the spec (`None`: off).
     #[cfg(feature = "validate-responses")]
     pub response_check: Option<crate::respcheck::ResponseCheck>,
+    /// Trace ids (`serviceCode`, `traceId`) come from a generator of their own: drawing them
+    /// from the state's generator would make every request, polls included, shift the
+    /// reference and KSeF numbers that `--seed` promises to reproduce.
+    pub trace_ids: Mutex<crate::ids::IdRng>,
 }
 
 impl Inner {
@@ -203,6 +207,7 @@ impl Simulator {
             state_dir: None,
             #[cfg(feature = "validate-responses")]
             validate_responses: false,
+            prune_every: Some(crate::prune::TICK),
         }
     }
 }
@@ -221,6 +226,7 @@ pub struct SimulatorBuilder {
     state_dir: Option<std::path::PathBuf>,
     #[cfg(feature = "validate-responses")]
     validate_responses: bool,
+    prune_every: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for SimulatorBuilder {
@@ -232,6 +238,7 @@ impl std::fmt::Debug for SimulatorBuilder {
             .field("body_limit", &self.body_limit)
             .field("rate_limits", &self.rate_limits)
             .field("state_dir", &self.state_dir)
+            .field("prune_every", &self.prune_every)
             .finish_non_exhaustive()
     }
 }
@@ -332,6 +339,15 @@ impl SimulatorBuilder {
         self
     }
 
+    /// How often (real time) expired challenges, authentication operations and idle
+    /// rate-limit counters are dropped from memory (default every second; see
+    /// [`crate::Purged`]). `None`: only when [`SimulatorHandle::purge_expired`] is called, for
+    /// tests that assert on what a purge on a [`crate::ManualClock`] removes.
+    pub fn prune_every(mut self, every: Option<std::time::Duration>) -> Self {
+        self.prune_every = every.filter(|d| !d.is_zero());
+        self
+    }
+
     /// Binds and starts serving in the background on the current Tokio runtime.
     pub async fn start(self) -> Result<SimulatorHandle, SimError> {
         let listener = tokio::net::TcpListener::bind(self.bind)
@@ -415,6 +431,7 @@ impl SimulatorBuilder {
             response_check: self
                 .validate_responses
                 .then(crate::respcheck::ResponseCheck::default),
+            trace_ids: Mutex::new(crate::ids::IdRng::new(self.seed.map(|s| !s))),
         });
         if let Some(p) = &inner.persist {
             let store = |message: String| crate::persist::StateDirError::Database {
@@ -431,13 +448,28 @@ impl SimulatorBuilder {
             p.prime(&inner.state(), &inner.keys);
             crate::persist::resume(&inner);
             p.flush(&inner).await.map_err(store)?;
-            // Asynchronous processing (invoice verification, session UPOs, exports) changes the
-            // state between requests: persist it on a short tick too.
-            let weak = Arc::downgrade(&inner);
+        }
+        // The periodic tick. Asynchronous processing (invoice verification, session UPOs,
+        // exports) changes the state between requests: under a state directory it is persisted
+        // on a short tick. Every `prune_every` what expired is dropped (prune.rs).
+        let weak = Arc::downgrade(&inner);
+        let prune_every = self.prune_every;
+        let period = match (&inner.persist, prune_every) {
+            (Some(_), _) => Some(std::time::Duration::from_millis(100)),
+            (None, every) => every,
+        };
+        if let Some(period) = period {
             tokio::spawn(async move {
+                let mut last_purge = tokio::time::Instant::now();
                 loop {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(period).await;
                     let Some(inner) = weak.upgrade() else { break };
+                    if let Some(every) = prune_every
+                        && last_purge.elapsed() >= every
+                    {
+                        crate::prune::purge(&inner, inner.now());
+                        last_purge = tokio::time::Instant::now();
+                    }
                     if let Some(p) = &inner.persist
                         && (p.is_closed() || p.flush(&inner).await.is_err())
                     {
@@ -554,6 +586,24 @@ impl SimulatorHandle {
             .as_ref()
             .map(|c| c.covered())
             .unwrap_or_default()
+    }
+
+    /// Tests only: records `challenge` (a `CR` reference number) as issued now and unused, as
+    /// if `POST /auth/challenge` had just returned it, so that an `AuthTokenRequest` signed in
+    /// advance for that fixed challenge (e.g. by an independent XAdES signer) can be submitted.
+    /// Each submission uses it up; plant it again for the next. Combine with a
+    /// [`crate::ManualClock`] set to when the signing certificate is valid. Also `POST
+    /// /__sim/challenges` with `{"challenge": "…"}`. Returns the challenge's `timestampMs`.
+    #[doc(hidden)]
+    pub fn plant_challenge_for_tests(&self, challenge: &str) -> Result<i64, String> {
+        crate::auth::plant_challenge(&self.inner, challenge)
+    }
+
+    /// Runs the housekeeping of the periodic tick now (see [`SimulatorBuilder::prune_every`]): drops
+    /// challenges, authentication operations and rate-limit counters that expired on the
+    /// simulator's clock (see [`crate::Purged`]). For tests on a [`crate::ManualClock`].
+    pub fn purge_expired(&self) -> crate::Purged {
+        crate::prune::purge(&self.inner, self.inner.now())
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
@@ -755,7 +805,11 @@ async fn dispatch_request(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("problem-details"));
     let warning = parts.headers.get("x-test-system-warning").cloned();
-    let trace = inner.state().rng.hex32();
+    let trace = inner
+        .trace_ids
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .hex32();
     if let Some(r) = crate::faults::inject(injection, crate::faults::Phase::Before, &conn, problem)
     {
         return r;
@@ -978,6 +1032,20 @@ fn authenticate(inner: &Inner, req: &mut Req) -> Result<(), ApiError> {
             if auth.refresh_jti.as_deref() != Some(claims.jti.as_str()) {
                 return Err(unauthorized("Token odświeżający został unieważniony."));
             }
+        }
+        // The authorization policy given at authentication binds its access and refresh
+        // tokens to the allowed addresses (ksef-api.md §20 item 29; `security.clientIp` per the
+        // spec's ForbiddenProblemDetails).
+        if let Some(ranges) = &auth.allowed_ips
+            && !crate::auth::ip_allowed(ranges, req.client_ip)
+        {
+            return Err(ApiError::Forbidden {
+                reason_code: "ip-not-allowed",
+                detail:
+                    "Żądanie pochodzi z adresu IP innego niż wskazany podczas uwierzytelnienia."
+                        .into(),
+                security: serde_json::json!({"clientIp": req.client_ip.to_string()}),
+            });
         }
         let permissions = match &auth.token_permissions {
             // A KSeF token carries a fixed set, still bounded by what its author holds now.

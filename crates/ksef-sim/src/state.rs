@@ -3,6 +3,7 @@
 //! load and save them as they are.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 use ksef_crypto::encryption::SessionKey;
 use ksef_model::form::FormCode;
@@ -128,6 +129,11 @@ pub(crate) struct AuthOp {
     pub token_ref: Option<String>,
     /// The token's fixed permission set (token authentication).
     pub token_permissions: Option<Vec<String>>,
+    /// The authorization policy's allowed IPv4 addresses as inclusive ranges (single
+    /// addresses, ranges and masks alike); `None`: any address. Access and refresh tokens of
+    /// this operation are refused (403 `ip-not-allowed`) from any other address.
+    #[serde(default)]
+    pub allowed_ips: Option<Vec<(Ipv4Addr, Ipv4Addr)>>,
 }
 
 /// A KSeF token (only its hash is kept).

@@ -526,6 +526,38 @@ async fn ksef_token_lifecycle_and_token_authentication() {
     let r = generate(json!(["CredentialsManage"]), token_access.clone()).await;
     assert_eq!((r.status, r.code()), (400, 26001));
 
+    // An active token encrypted with another time than the challenge's timestampMs: 450
+    // "Nieprawidłowy czas tokena" (the challenge itself is valid and gets used up).
+    let (pk, id) = api.mf_key("KsefTokenEncryption").await;
+    let ch = api.challenge().await;
+    let ts = ch["timestampMs"].as_i64().unwrap();
+    let enc = ksef_crypto::encryption::encrypt_ksef_token(&token, ts - 1, &pk).unwrap();
+    let r = api
+        .call(
+            OperationId::AuthKsefToken,
+            &[],
+            None,
+            Body::Json(json!({
+                "challenge": ch["challenge"],
+                "contextIdentifier": {"type": "Nip", "value": NIP},
+                "encryptedToken": enc,
+                "publicKeyId": id,
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let st = api
+        .auth_status(
+            r.json["referenceNumber"].as_str().unwrap(),
+            r.json["authenticationToken"]["token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(st["status"]["code"], 450, "{st}");
+    assert_eq!(st["status"]["details"][0], "Nieprawidłowy czas tokena");
+    // The same token with the right time still works (the token itself was fine).
+    let (st, _) = token_login(token.clone()).await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+
     // Revoked: token authentication ends in 450.
     let r = api
         .call(
@@ -700,5 +732,217 @@ async fn peppol_provider_sends_pef_only_for_sellers_that_authorised_it() {
         )
         .await;
     assert_eq!(st["status"]["code"], 410, "{st}");
+    sim.shutdown().await;
+}
+
+/// Redeems the tokens of a finished operation: (access, refresh).
+async fn redeem(api: &Api, reference: &str, op: &str) -> (String, String) {
+    let st = api.auth_status(reference, op).await;
+    assert_eq!(st["status"]["code"], 200, "{st}");
+    let r = api
+        .call(OperationId::RedeemTokens, &[], Some(op), Body::None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    (
+        r.json["accessToken"]["token"].as_str().unwrap().to_owned(),
+        r.json["refreshToken"]["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `GET /auth/sessions` with `access`: the status, and the problem body of a 403.
+async fn use_access(api: &Api, access: &str) -> (u16, serde_json::Value) {
+    let r = api
+        .call(OperationId::ListAuthSessions, &[], Some(access), Body::None)
+        .await;
+    (r.status, r.json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_policy_binds_tokens_to_allowed_ips() {
+    use ksef_model::auth_request::{AuthTokenRequest, ContextIdentifier};
+    let (sim, api) = start().await;
+    let seal = signer("xmlsec1cli-rsa-seal");
+    // The client's address as the simulator sees it (tests call over loopback).
+    let client_ip = api.challenge().await["clientIp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(client_ip, "127.0.0.1");
+
+    let xades_login = |policy: &'static str| {
+        let (api, seal) = (&api, &seal);
+        async move {
+            let ch = api.challenge().await;
+            let mut b = AuthTokenRequest::builder(
+                ch["challenge"].as_str().unwrap().parse().unwrap(),
+                ContextIdentifier::Nip(NIP.parse().unwrap()),
+            );
+            for entry in policy.split_whitespace() {
+                b = if entry.contains('/') {
+                    b.allow_mask(entry.parse().unwrap())
+                } else if entry.contains('-') {
+                    b.allow_range(entry.parse().unwrap())
+                } else {
+                    b.allow_ip(entry.parse().unwrap())
+                };
+            }
+            let xml =
+                ksef_crypto::xades::sign(&b.build().unwrap().to_xml().unwrap(), seal).unwrap();
+            let (reference, op) = submit(api, xml, "").await;
+            // The operation token is not bound: status and redeem work from anywhere.
+            redeem(api, &reference, &op).await
+        }
+    };
+
+    // AllowedIps 10.0.0.1, calls from 127.0.0.1: 403 ip-not-allowed with the caller's address,
+    // for the access token and for the refresh token alike.
+    let (access, refresh) = xades_login("10.0.0.1").await;
+    let (status, body) = use_access(&api, &access).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["reasonCode"], "ip-not-allowed");
+    assert_eq!(body["security"]["clientIp"], client_ip.as_str());
+    assert_eq!(
+        body["detail"],
+        "Żądanie pochodzi z adresu IP innego niż wskazany podczas uwierzytelnienia."
+    );
+    let r = api
+        .call(
+            OperationId::RefreshAccessToken,
+            &[],
+            Some(&refresh),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    assert_eq!(r.json["reasonCode"], "ip-not-allowed");
+    // A call that needs permissions is refused for the address, not for permissions.
+    let r = api
+        .call(OperationId::ListTokens, &[], Some(&access), Body::None)
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json["reasonCode"], "ip-not-allowed");
+
+    // Policies that allow 127.0.0.1: the address itself, a range, a mask (host bits ignored),
+    // or any one entry of several.
+    for policy in [
+        "127.0.0.1",
+        "127.0.0.0-127.0.0.5",
+        "127.9.9.9/8",
+        "10.0.0.1 192.168.0.0-192.168.0.255 127.0.0.1/32",
+    ] {
+        let (access, refresh) = xades_login(policy).await;
+        let (status, body) = use_access(&api, &access).await;
+        assert_eq!(status, 200, "{policy}: {body}");
+        let r = api
+            .call(
+                OperationId::RefreshAccessToken,
+                &[],
+                Some(&refresh),
+                Body::None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{policy}: {:?}", r.json);
+    }
+    // …and policies that do not: a range ending just below, a network next to it.
+    for policy in ["126.0.0.0-127.0.0.0", "127.0.0.2/31", "128.0.0.0/1"] {
+        let (access, _) = xades_login(policy).await;
+        let (status, body) = use_access(&api, &access).await;
+        assert_eq!(status, 403, "{policy}: {body}");
+        assert_eq!(body["reasonCode"], "ip-not-allowed", "{policy}");
+    }
+
+    // The KSeF-token JSON `authorizationPolicy` binds the same way.
+    let (owner, _) = xades_login("").await;
+    let r = api
+        .call(
+            OperationId::GenerateToken,
+            &[],
+            Some(&owner),
+            Body::Json(json!({"permissions": ["InvoiceRead"], "description": "token IP"})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let token_ref = r.json["referenceNumber"].as_str().unwrap().to_owned();
+    let token = r.json["token"].as_str().unwrap().to_owned();
+    let mut active = false;
+    for _ in 0..200 {
+        let r = api
+            .call(
+                OperationId::TokenStatus,
+                &[&token_ref],
+                Some(&owner),
+                Body::None,
+            )
+            .await;
+        if r.json["status"] == "Active" {
+            active = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(active);
+    let (pk, id) = api.mf_key("KsefTokenEncryption").await;
+    let token_login = |policy: serde_json::Value| {
+        let (api, pk, id, token) = (&api, &pk, &id, &token);
+        async move {
+            let ch = api.challenge().await;
+            let enc = ksef_crypto::encryption::encrypt_ksef_token(
+                token,
+                ch["timestampMs"].as_i64().unwrap(),
+                pk,
+            )
+            .unwrap();
+            api.call(
+                OperationId::AuthKsefToken,
+                &[],
+                None,
+                Body::Json(json!({
+                    "challenge": ch["challenge"],
+                    "contextIdentifier": {"type": "Nip", "value": NIP},
+                    "encryptedToken": enc,
+                    "publicKeyId": id,
+                    "authorizationPolicy": policy,
+                })),
+            )
+            .await
+        }
+    };
+    for (policy, allowed) in [
+        (json!({"allowedIps": {"ip4Masks": ["10.0.0.0/8"]}}), false),
+        (
+            json!({"allowedIps": {"ip4Addresses": ["10.0.0.1"], "ip4Ranges": ["127.0.0.1-127.0.0.1"]}}),
+            true,
+        ),
+        (json!({"allowedIps": {"ip4Addresses": ["127.0.0.1"]}}), true),
+        // No address listed: no restriction.
+        (json!({"allowedIps": null}), true),
+    ] {
+        let r = token_login(policy.clone()).await;
+        assert_eq!(r.status, 202, "{policy}: {:?}", r.json);
+        let (access, _) = redeem(
+            &api,
+            r.json["referenceNumber"].as_str().unwrap(),
+            r.json["authenticationToken"]["token"].as_str().unwrap(),
+        )
+        .await;
+        let (status, body) = use_access(&api, &access).await;
+        if allowed {
+            assert_eq!(status, 200, "{policy}: {body}");
+        } else {
+            assert_eq!(status, 403, "{policy}: {body}");
+            assert_eq!(body["reasonCode"], "ip-not-allowed");
+        }
+    }
+    // Entries outside the spec's patterns or more than 10 of a kind: 21405.
+    let eleven: Vec<String> = (1..=11).map(|i| format!("10.0.0.{i}")).collect();
+    for policy in [
+        json!({"allowedIps": {"ip4Addresses": ["127.0.0.01"]}}),
+        json!({"allowedIps": {"ip4Ranges": ["127.0.0.5-127.0.0.1"]}}),
+        json!({"allowedIps": {"ip4Masks": ["127.0.0.0/33"]}}),
+        json!({"allowedIps": {"ip4Addresses": eleven}}),
+    ] {
+        let r = token_login(policy.clone()).await;
+        assert_eq!((r.status, r.code()), (400, 21405), "{policy}: {:?}", r.json);
+    }
     sim.shutdown().await;
 }

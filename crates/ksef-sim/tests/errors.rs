@@ -227,6 +227,44 @@ async fn binary_serves_and_stops() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// SIGTERM (what `docker stop`, systemd and Kubernetes send) shuts the binary down gracefully:
+/// its shutdown message, then exit status 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn binary_shuts_down_gracefully_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ksef-sim"))
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(
+        line.starts_with("ksef-sim listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    // It serves until the signal.
+    let ch = Api::new(base).challenge().await;
+    assert_eq!(ch["challenge"].as_str().unwrap().len(), 36);
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status:?}; stdout after start: {rest:?}"
+    );
+    assert_eq!(rest, "ksef-sim shutting down\n");
+}
+
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after() {
     let clock = ksef_sim::ManualClock::starting_now();

@@ -1,6 +1,7 @@
 //! `ksef-sim --bind ADDR [--state-dir DIR] [--seed N] [--public-url URL] [--tls
 //! [--tls-cert-out FILE]] [--faults PLAN.json] [--no-rate-limits]`: runs the simulator until
-//! Ctrl-C.
+//! Ctrl-C or (on Unix) SIGTERM, then shuts down gracefully (in-flight requests finish, the
+//! state directory is flushed) and exits 0.
 
 // A command-line tool reports on stdout/stderr by design.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -98,7 +99,23 @@ async fn main() -> ExitCode {
         eprintln!("ksef-sim: cannot write the certificate to {path}: {e}");
         return ExitCode::FAILURE;
     }
+    // Listen for SIGTERM before announcing the address, so a signal sent right after the
+    // announcement is not lost.
+    #[cfg(unix)]
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ksef-sim: cannot wait for SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     println!("ksef-sim listening on {}", sim.base_url());
+    #[cfg(unix)]
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     println!("ksef-sim shutting down");
     sim.shutdown().await;
