@@ -408,7 +408,17 @@ pub(crate) fn check_invoice(
 /// [`InvoiceFacts::has_attachment`] decides the consent check).
 pub(crate) fn has_attachment(xml: &[u8]) -> bool {
     // FA: `Zalacznik`; PEF (UBL): an embedded document in `cac:Attachment`.
-    let contains = |needle: &[u8]| xml.windows(needle.len()).any(|w| w == needle);
+    // Compares only where the needle's first byte occurs: a slice comparison at every offset
+    // cost seconds per 10 000-invoice batch in debug builds.
+    let contains = |needle: &[u8]| {
+        let Some((&first, _)) = needle.split_first() else {
+            return true;
+        };
+        xml.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == first)
+            .any(|(i, _)| xml.get(i..i + needle.len()) == Some(needle))
+    };
     contains(b"Zalacznik>") || contains(b"EmbeddedDocumentBinaryObject")
 }
 
