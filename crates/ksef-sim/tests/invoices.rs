@@ -382,7 +382,9 @@ async fn paging_and_truncation() {
 
 /// Polls an export until it leaves 100.
 async fn export_final(api: &Api, access: &str, reference: &str) -> Value {
-    for _ in 0..500 {
+    // A deadline, not a count of polls: on a loaded runner an export takes seconds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
         let r = api
             .call(
                 OperationId::InvoiceExportStatus,

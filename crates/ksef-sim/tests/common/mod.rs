@@ -367,7 +367,9 @@ impl Api {
 
     /// Polls an invoice's status until it leaves 100/150.
     pub async fn invoice_final(&self, access: &str, session: &str, invoice: &str) -> Value {
-        for _ in 0..500 {
+        // A deadline, not a count of polls: on a loaded runner a large batch takes seconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
             let r = self
                 .call(
                     OperationId::SessionInvoiceStatus,
@@ -388,7 +390,8 @@ impl Api {
 
     /// Polls a session's status until it leaves 100/150/170.
     pub async fn session_final(&self, access: &str, session: &str) -> Value {
-        for _ in 0..500 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
             let r = self
                 .call(
                     OperationId::SessionStatus,
