@@ -270,6 +270,46 @@ mod offline_qr {
             .await?;
         Ok(accepted.ksef_number)
     }
+
+    async fn technical_correction(
+        session: &ksef::OnlineSession,
+        rejected_xml: Vec<u8>,
+        fixed_xml: Vec<u8>,
+    ) -> Result<(), ksef::Error> {
+        // The original exactly as it was sent, and the invoice with the fault fixed:
+        let accepted = session
+            .send_technical_correction(&rejected_xml, &fixed_xml)
+            .await?
+            .wait()
+            .await?; // the correction's KSeF number
+        Ok(())
+    }
+
+    async fn technical_correction_refused(
+        session: &ksef::OnlineSession,
+        rejected_xml: Vec<u8>,
+        fixed_xml: Vec<u8>,
+    ) -> Result<(), ksef::Error> {
+        use ksef::{CorrectionRefusal, Error};
+        match session
+            .send_technical_correction(&rejected_xml, &fixed_xml)
+            .await
+        {
+            Ok(sent) => println!("KSeF number {}", sent.wait().await?.ksef_number),
+            // 21166: the original already has an accepted correction (one per original)
+            Err(Error::TechnicalCorrectionRefused {
+                reason: CorrectionRefusal::AlreadyCorrected,
+                ..
+            }) => {}
+            // 21167: the original was accepted (send a correcting invoice, KOR, instead)
+            Err(Error::TechnicalCorrectionRefused {
+                reason: CorrectionRefusal::NotCorrectable,
+                ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
 }
 
 mod simulator {

@@ -68,9 +68,9 @@ exception_codes! {
     /// 21165 — invoice not available yet.
     InvoiceNotYetAvailable = 21165, "the invoice is processed but not downloadable yet: try again later";
     /// 21166 — technical correction not available.
-    TechnicalCorrectionUnavailable = 21166, "technical correction is not available for this invoice";
+    TechnicalCorrectionUnavailable = 21166, "the original already has an accepted technical correction: KSeF allows one per invoice";
     /// 21167 — invoice status does not allow technical correction.
-    TechnicalCorrectionNotAllowed = 21167, "the invoice status does not allow a technical correction";
+    TechnicalCorrectionNotAllowed = 21167, "a technical correction applies only to an offline invoice KSeF rejected; this one was accepted (send a correcting invoice instead)";
     /// 21173 — no session with this reference number.
     SessionNotFound = 21173, "check the session reference number";
     /// 21175 — query result does not exist.

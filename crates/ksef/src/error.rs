@@ -121,6 +121,19 @@ pub enum Error {
         /// The final status.
         status: StatusFailure,
     },
+    /// KSeF refused a technical correction when it was sent (400 21166 or 21167; nothing was
+    /// stored): [`OnlineSession::send_technical_correction`](crate::OnlineSession::send_technical_correction).
+    #[error(
+        "technical correction of the invoice with SHA-256 {original_hash} refused: {reason} — {source}"
+    )]
+    TechnicalCorrectionRefused {
+        /// SHA-256 (Base64) of the rejected original (`hashOfCorrectedInvoice`).
+        original_hash: ksef_model::ids::Sha256Base64,
+        /// Why: 21166 or 21167.
+        reason: crate::session::CorrectionRefusal,
+        /// KSeF's error response.
+        source: ksef_transport::Error,
+    },
     /// Waiting for an asynchronous KSeF operation took longer than allowed.
     #[error(
         "timed out after {seconds} s waiting for {what}; KSeF may be slow — wait longer (raise the poll timeout) and check again"
@@ -190,6 +203,7 @@ impl Error {
     pub fn ksef_code(&self) -> Option<ExceptionCode> {
         match self {
             Error::Transport(e) => e.exception_codes().into_iter().next(),
+            Error::TechnicalCorrectionRefused { reason, .. } => Some(reason.code()),
             _ => None,
         }
     }
@@ -210,7 +224,7 @@ impl Error {
     /// The HTTP status when KSeF answered with an error.
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            Error::Transport(e) => e.status(),
+            Error::Transport(e) | Error::TechnicalCorrectionRefused { source: e, .. } => e.status(),
             _ => None,
         }
     }

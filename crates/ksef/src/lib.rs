@@ -31,8 +31,8 @@ pub use invoices::{DownloadedInvoice, ExportOptions, ExportPackage, ExportedInvo
 pub use limits::Limits;
 pub use permissions::{PermissionOperation, Permissions};
 pub use session::{
-    AcceptedInvoice, ClosedSession, MAX_INVOICE_SIZE, OnlineSession, PreparedInvoice, SendOptions,
-    SentInvoice, Sessions, UpoDocument,
+    AcceptedInvoice, ClosedSession, CorrectionRefusal, MAX_INVOICE_SIZE, OnlineSession,
+    PreparedInvoice, SendOptions, SentInvoice, Sessions, UpoDocument,
 };
 pub use sync::{FsSyncStateStore, SyncCheckpoint, SyncOptions, SyncStateStore, SyncedInvoice};
 pub use testdata::{

@@ -9,7 +9,7 @@ use ksef_model::operations::{ListFailedSessionInvoicesQuery, ListSessionInvoices
 use ksef_model::{FormCode, Upo};
 
 use crate::auth::AuthenticatedClient;
-use crate::error::{Error, Result, StatusFailure};
+use crate::error::{Error, ExceptionCode, Result, StatusFailure};
 
 /// Largest invoice the SDK sends (KSeF: 1 MB without attachments, 3 MB with them).
 pub const MAX_INVOICE_SIZE: usize = 3_000_000;
@@ -361,6 +361,65 @@ pub struct SendOptions {
     pub hash_of_corrected_invoice: Option<Sha256Base64>,
 }
 
+impl SendOptions {
+    /// The options of a technical correction of the rejected offline invoice whose SHA-256 is
+    /// `original`: `offlineMode: true` and `hashOfCorrectedInvoice`. See
+    /// [`OnlineSession::send_technical_correction`].
+    pub fn technical_correction(original: Sha256Base64) -> Self {
+        Self {
+            offline_mode: true,
+            hash_of_corrected_invoice: Some(original),
+        }
+    }
+}
+
+/// Why KSeF refused a technical correction when it was sent (a 400, nothing stored); carried by
+/// [`Error::TechnicalCorrectionRefused`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CorrectionRefusal {
+    /// 21166 "Korekta techniczna niedostępna": the original already has a technical correction
+    /// KSeF accepted — only one per original. Look up the correction's KSeF number instead of
+    /// sending another.
+    AlreadyCorrected,
+    /// 21167 "Status faktury nie pozwala na korektę techniczną": the original was accepted (it
+    /// has a KSeF number; correct it with a correcting invoice, KOR, instead) or is otherwise not
+    /// a rejected offline invoice.
+    NotCorrectable,
+}
+
+impl CorrectionRefusal {
+    /// The refusal for an exception code, if it is one.
+    pub fn from_code(code: ExceptionCode) -> Option<Self> {
+        match code {
+            ExceptionCode::TechnicalCorrectionUnavailable => Some(Self::AlreadyCorrected),
+            ExceptionCode::TechnicalCorrectionNotAllowed => Some(Self::NotCorrectable),
+            _ => None,
+        }
+    }
+
+    /// The KSeF exception code (21166 or 21167).
+    pub fn code(self) -> ExceptionCode {
+        match self {
+            Self::AlreadyCorrected => ExceptionCode::TechnicalCorrectionUnavailable,
+            Self::NotCorrectable => ExceptionCode::TechnicalCorrectionNotAllowed,
+        }
+    }
+}
+
+impl std::fmt::Display for CorrectionRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AlreadyCorrected => {
+                "the original already has an accepted technical correction (KSeF allows one)"
+            }
+            Self::NotCorrectable => {
+                "the original's status does not allow a technical correction (it was accepted, or is not a rejected offline invoice)"
+            }
+        })
+    }
+}
+
 impl OnlineSession {
     /// The session reference number.
     pub fn reference_number(&self) -> &ReferenceNumber {
@@ -471,6 +530,76 @@ impl OnlineSession {
             invoice_hash,
             invoice_number: None,
         })
+    }
+
+    /// Sends a **technical correction** (ksef-api.md §11.4): `corrected` re-sends an offline
+    /// invoice KSeF rejected for a technical reason (schema, size, duplicate, a semantic error
+    /// such as a future issue date — status 430/440/450…), fixed. `rejected_original` is the
+    /// original exactly as it was sent (its SHA-256 is `hashOfCorrectedInvoice`); it may have
+    /// been rejected in this session, another online session or a batch session. The correction
+    /// goes with `offlineMode: true`.
+    ///
+    /// [`SentInvoice::wait`] then gives the correction's KSeF number; KSeF links it to the
+    /// original (`InvoiceMetadata::hash_of_corrected_invoice`), so the KOD I printed on the
+    /// original leads to it. Keep the content the same (only the technical fault may change).
+    ///
+    /// Errors: [`Error::InvalidInput`] when `corrected` is byte-identical to the original (it
+    /// would fail again); [`Error::TechnicalCorrectionRefused`] when KSeF refuses at sending —
+    /// [`CorrectionRefusal::AlreadyCorrected`] (21166) or [`CorrectionRefusal::NotCorrectable`]
+    /// (21167, e.g. the original was accepted); other errors as [`Self::send_invoice_with`].
+    ///
+    /// ```no_run
+    /// # async fn f(session: &ksef::OnlineSession, original: Vec<u8>, fixed: Vec<u8>) -> ksef::Result<()> {
+    /// match session.send_technical_correction(&original, &fixed).await {
+    ///     Ok(sent) => println!("KSeF number {}", sent.wait().await?.ksef_number),
+    ///     Err(ksef::Error::TechnicalCorrectionRefused { reason, .. }) => eprintln!("{reason}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_technical_correction(
+        &self,
+        rejected_original: impl AsRef<[u8]>,
+        corrected: impl AsRef<[u8]>,
+    ) -> Result<SentInvoice> {
+        let original = ksef_crypto::hash::sha256_id(rejected_original.as_ref());
+        self.send_technical_correction_of(&original, corrected)
+            .await
+    }
+
+    /// [`Self::send_technical_correction`] when only the original's SHA-256 is at hand (e.g.
+    /// `invoiceHash` of its rejected status, [`api::SessionInvoiceStatusResponse::invoice_hash`]).
+    pub async fn send_technical_correction_of(
+        &self,
+        original_hash: &Sha256Base64,
+        corrected: impl AsRef<[u8]>,
+    ) -> Result<SentInvoice> {
+        let corrected = corrected.as_ref();
+        if ksef_crypto::hash::sha256_id(corrected) == *original_hash {
+            return Err(Error::InvalidInput(
+                "the corrected invoice is byte-identical to the rejected original: fix the fault before sending a technical correction".into(),
+            ));
+        }
+        let options = SendOptions::technical_correction(original_hash.clone());
+        self.send_invoice_with(corrected, &options)
+            .await
+            .map_err(|e| match e {
+                Error::Transport(source) => {
+                    let refusal = source
+                        .exception_codes()
+                        .into_iter()
+                        .find_map(CorrectionRefusal::from_code);
+                    match refusal {
+                        Some(reason) => Error::TechnicalCorrectionRefused {
+                            original_hash: original_hash.clone(),
+                            reason,
+                            source,
+                        },
+                        None => Error::Transport(source),
+                    }
+                }
+                other => other,
+            })
     }
 
     /// The reference of the invoice of this session with this hash, if KSeF has it.
@@ -850,6 +979,26 @@ mod tests {
                 assert_eq!(back, typed);
             }
         }
+    }
+
+    #[test]
+    fn technical_correction_options_and_refusal_codes() {
+        let h = Sha256Base64::from_digest([5; 32]);
+        let o = SendOptions::technical_correction(h.clone());
+        assert!(o.offline_mode);
+        assert_eq!(o.hash_of_corrected_invoice, Some(h));
+        assert_eq!(CorrectionRefusal::AlreadyCorrected.code().code(), 21166);
+        assert_eq!(CorrectionRefusal::NotCorrectable.code().code(), 21167);
+        for r in [
+            CorrectionRefusal::AlreadyCorrected,
+            CorrectionRefusal::NotCorrectable,
+        ] {
+            assert_eq!(CorrectionRefusal::from_code(r.code()), Some(r));
+        }
+        assert_eq!(
+            CorrectionRefusal::from_code(ExceptionCode::ValidationFailed),
+            None
+        );
     }
 
     #[test]
