@@ -606,3 +606,65 @@ async fn person_permission_searches_by_subject_kind() {
     );
     sim.shutdown().await;
 }
+
+/// `XadesOptions::allowed_ips` (the AuthTokenRequest's `AuthorizationPolicy`) binds the tokens
+/// to those addresses: from elsewhere every call fails with 403 `ip-not-allowed`, which the
+/// SDK reports as `ForbiddenReason::IpNotAllowed`; a policy that covers the caller works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_policy_binds_tokens_to_allowed_ips() {
+    use ksef::model::auth_request::AllowedIps;
+    use ksef::transport::ForbiddenReason;
+    let (sim, client) = sim().await;
+    let signer = ksef::test_signer(&TestIdentity::Seal {
+        name: "Firma Testowa".into(),
+        nip: "5265877635".into(),
+    })
+    .unwrap();
+    let login = |allowed: AllowedIps| {
+        let (client, signer) = (&client, &signer);
+        async move {
+            client
+                .auth()
+                .xades_with(
+                    signer,
+                    ContextIdentifier::Nip(nip("5265877635")),
+                    &XadesOptions {
+                        allowed_ips: Some(allowed),
+                        ..XadesOptions::default()
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+    // The simulator sees the test's loopback address, outside 10.0.0.1.
+    let elsewhere = login(AllowedIps {
+        ip4_addresses: vec![[10, 0, 0, 1].into()],
+        ..AllowedIps::default()
+    })
+    .await;
+    let err = elsewhere
+        .permissions()
+        .attachment_status()
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), Some(403), "{err}");
+    let Error::Transport(t) = &err else {
+        panic!("not a transport error: {err:?}")
+    };
+    let api = t.api_error().unwrap();
+    assert_eq!(api.reason, Some(ForbiddenReason::IpNotAllowed), "{err}");
+    // Refreshing does not help: the refresh token is bound too.
+    let err = elsewhere.refresh().await.unwrap_err();
+    assert_eq!(err.http_status(), Some(403), "{err}");
+
+    let here = login(AllowedIps {
+        ip4_masks: vec!["127.0.0.0/8".parse().unwrap()],
+        ..AllowedIps::default()
+    })
+    .await;
+    here.permissions().attachment_status().await.unwrap();
+    here.refresh().await.unwrap();
+    here.permissions().attachment_status().await.unwrap();
+    sim.shutdown().await;
+}
