@@ -3,13 +3,14 @@
 //! `KodFormularza` of the session's form; and the fields the simulator needs (seller NIP,
 //! `RodzajFaktury`, `P_2`, `P_1`).
 //!
-//! FA(3) documents are also parsed with `ksef_fa` (a typed model generated from the official
-//! XSD, checking element order, cardinalities, patterns, enumerations and digit limits), so what
-//! the schema rejects is rejected with 430. FA(2) and FA_RR get the checks of their schemas'
-//! top level (the order and cardinality of `Naglowek` … `Stopka`, no foreign elements), the fixed
-//! values and ranges of `Naglowek`, and their required fields; PEF and PEF_KOR (UBL `Invoice` /
-//! `CreditNote`) the elements KSeF reads and the Peppol BIS rules that need no schema. Inferred:
-//! the simulator has no general XSD engine, so deeper schema errors of FA(2), FA_RR and PEF pass.
+//! Every form is validated against its full official schema, so what the XSD rejects is
+//! rejected with 430: FA(3) through `ksef_fa` (a typed model generated from the XSD, checking
+//! element order, cardinalities, patterns, enumerations and digit limits); FA(2), FA_RR(1),
+//! PEF(3) and PEF_KOR(3) through the simulator's own XSD engine (`crate::xsd`, the embedded
+//! official schemas, checked against xmllint by a differential test). The 430 detail names the
+//! element path and the violated rule, e.g. `Fa/FaWiersz[2]/P_8B: wartość '1.2345678' narusza
+//! ograniczenie fractionDigits=6`. PEF documents also get the Peppol BIS Billing 3.0 rules that
+//! need no schema (type code and currency shapes, the seller's NIP).
 
 use ksef_model::form::FormCode;
 
@@ -73,11 +74,15 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
     }
     let text_of =
         |n: Option<roxmltree::Node<'_, '_>>| n.and_then(|n| n.text()).map(|t| t.trim().to_owned());
+    if let Some(engine) = crate::xsd::Form::of(form) {
+        let schema = form.system_code();
+        engine
+            .schema()
+            .and_then(|s| s.validate(root))
+            .map_err(|e| format!("Niezgodność ze schematem {schema}: {e}."))?;
+    }
     if matches!(form, FormCode::Pef3 | FormCode::PefKor3) {
         return check_pef(root, form);
-    }
-    if matches!(form, FormCode::Fa2 | FormCode::FaRr1) {
-        check_fa_top_level(root, ns, form)?;
     }
     let header = child_in(root, ns, "Naglowek").ok_or("Brak elementu Naglowek.")?;
     let kod = child_in(header, ns, "KodFormularza").ok_or("Brak elementu KodFormularza.")?;
@@ -132,116 +137,6 @@ pub(crate) fn check(xml: &[u8], form: &FormCode) -> Result<InvoiceFacts, String>
         issue_date,
         has_attachment: child_in(root, ns, "Zalacznik").is_some(),
     })
-}
-
-/// The top level of an FA(2) or FA_RR document against its schema: the children of `Faktura` in
-/// the schema's order and cardinality, nothing else, and `Naglowek`'s fixed values and ranges.
-fn check_fa_top_level(
-    root: roxmltree::Node<'_, '_>,
-    ns: &str,
-    form: &FormCode,
-) -> Result<(), String> {
-    let schema = form.system_code();
-    // (element, min, max), from schemat_FA(2)_v1-0E.xsd and schemat_FA_RR(1)_v1-1E.xsd.
-    let (sequence, variant, earliest): (&[(&str, usize, usize)], &str, &str) =
-        if *form == FormCode::FaRr1 {
-            (
-                &[
-                    ("Naglowek", 1, 1),
-                    ("Podmiot1", 1, 1),
-                    ("Podmiot2", 1, 1),
-                    ("Podmiot3", 0, 100),
-                    ("FakturaRR", 1, 1),
-                    ("Stopka", 0, 1),
-                ],
-                "1",
-                "2026-01-01T00:00:00Z",
-            )
-        } else {
-            (
-                &[
-                    ("Naglowek", 1, 1),
-                    ("Podmiot1", 1, 1),
-                    ("Podmiot2", 1, 1),
-                    ("Podmiot3", 0, 100),
-                    ("PodmiotUpowazniony", 0, 1),
-                    ("Fa", 1, 1),
-                    ("Stopka", 0, 1),
-                ],
-                "2",
-                "2022-01-01T00:00:00Z",
-            )
-        };
-    let mut children = root
-        .children()
-        .filter(|c| c.is_element() || (c.is_text() && !c.text().unwrap_or("").trim().is_empty()))
-        .peekable();
-    for &(name, min, max) in sequence {
-        let mut n = 0;
-        while let Some(c) = children.peek() {
-            if c.is_element() && c.tag_name().name() == name && c.tag_name().namespace() == Some(ns)
-            {
-                n += 1;
-                children.next();
-            } else {
-                break;
-            }
-        }
-        if n < min {
-            return Err(format!(
-                "Niezgodność ze schematem {schema}: brak wymaganego elementu {name}."
-            ));
-        }
-        if n > max {
-            return Err(format!(
-                "Niezgodność ze schematem {schema}: element {name} występuje {n} razy (dozwolone {max})."
-            ));
-        }
-    }
-    if let Some(c) = children.next() {
-        let what = if c.is_element() {
-            format!("nieoczekiwany element {}", c.tag_name().name())
-        } else {
-            "nieoczekiwany tekst".to_owned()
-        };
-        return Err(format!("Niezgodność ze schematem {schema}: {what}."));
-    }
-    let header = child_in(root, ns, "Naglowek").ok_or("Brak elementu Naglowek.")?;
-    let text = |name: &str| {
-        child_in(header, ns, name)
-            .and_then(|n| n.text())
-            .map(|t| t.trim().to_owned())
-    };
-    if text("KodFormularza").as_deref() != Some(form.value()) {
-        return Err(format!(
-            "Niezgodność ze schematem {schema}: KodFormularza musi mieć wartość {}.",
-            form.value()
-        ));
-    }
-    if text("WariantFormularza").as_deref() != Some(variant) {
-        return Err(format!(
-            "Niezgodność ze schematem {schema}: WariantFormularza musi mieć wartość {variant}."
-        ));
-    }
-    let created = text("DataWytworzeniaFa").ok_or(format!(
-        "Niezgodność ze schematem {schema}: brak elementu DataWytworzeniaFa."
-    ))?;
-    let parsed = time::OffsetDateTime::parse(
-        &created,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|_| {
-        format!("Niezgodność ze schematem {schema}: DataWytworzeniaFa '{created}' nie jest datą i czasem.")
-    })?;
-    let range = [earliest, "2050-01-01T23:59:59Z"].map(|t| {
-        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-    });
-    if range[0].is_some_and(|lo| parsed < lo) || range[1].is_some_and(|hi| parsed > hi) {
-        return Err(format!(
-            "Niezgodność ze schematem {schema}: DataWytworzeniaFa '{created}' spoza zakresu {earliest} … 2050-01-01T23:59:59Z."
-        ));
-    }
-    Ok(())
 }
 
 /// UBL 2.1 basic and aggregate components (PEF, PEF_KOR).

@@ -26,6 +26,7 @@ mod testdata;
 mod tls;
 mod tokens;
 mod upo;
+mod xsd;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use keys::{KeyRotationError, KeyUsage, MAX_ROTATIONS};

@@ -740,35 +740,76 @@ fn template(name: &str, nip: &str, number: &str) -> Vec<u8> {
     ))
     .unwrap()
     .replace("#nip#", nip)
+    .replace("#supplier_nip#", &format!("PL{nip}"))
     .replace("#buyer_nip#", OTHER_NIP)
     .replace("#invoice_number#", number)
+    .replace("#issue_date#", "2026-01-15")
+    .replace("#due_date#", "2026-02-15")
+    .replace("#buyer_reference#", "REF-1")
+    .replace("#compliant#", "")
+    .replace("#extended#", "")
+    .replace("#iban#", "PL61109010140000071219812874")
+    .replace("#ksef_number#", "5265877635-20260115-0100001AF629-AF")
     .into_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fa2_and_fa_rr_batches_verify_each_invoice_against_their_schema() {
+async fn fa2_fa_rr_and_pef_batches_verify_each_invoice_against_their_schema() {
     let (_sim, api) = start().await;
     let (access, _, _) = api.login(&signer("xmlsec1cli-rsa-seal"), NIP).await;
     let key = SessionKey::generate().unwrap();
     let mf = api.mf_key("SymmetricKeyEncryption").await;
+    let fa2 = json!({"systemCode": "FA (2)", "schemaVersion": "1-0E", "value": "FA"});
+    let rr = json!({"systemCode": "FA_RR (1)", "schemaVersion": "1-1E", "value": "FA_RR"});
+    let pef = json!({"systemCode": "PEF (3)", "schemaVersion": "2-1", "value": "PEF"});
+    let kor = json!({"systemCode": "PEF_KOR (3)", "schemaVersion": "2-1", "value": "PEF"});
+    // (form, template, (text, its schema-invalid replacement), what the 430 detail names)
     let cases = [
         (
-            json!({"systemCode": "FA (2)", "schemaVersion": "1-0E", "value": "FA"}),
+            &fa2,
             "invoice-template-fa-2.xml",
             ("<WariantFormularza>2<", "<WariantFormularza>3<"),
+            "WariantFormularza",
         ),
         (
-            json!({"systemCode": "FA_RR (1)", "schemaVersion": "1-1E", "value": "FA_RR"}),
+            &fa2,
+            "invoice-template-fa-2.xml",
+            ("<P_13_1>35260.63<", "<P_13_1>35260.634<"),
+            "Fa/P_13_1: wartość '35260.634' narusza ograniczenie fractionDigits=2",
+        ),
+        (
+            &rr,
             "invoice-template-fa-rr-1.xml",
             ("<FakturaRR>", "<Obcy/><FakturaRR>"),
+            "Obcy",
+        ),
+        (
+            &rr,
+            "invoice-template-fa-rr-1.xml",
+            ("<P_7>2.50</P_7>", "<P_7>dwa</P_7>"),
+            "FakturaRRWiersz[1]/P_7",
+        ),
+        (
+            &pef,
+            "invoice-template-fa-3-pef.xml",
+            (
+                "<cbc:LineExtensionAmount currencyID=\"EUR\">4000.00<",
+                "<cbc:LineExtensionAmount>4000.00<",
+            ),
+            "brak wymaganego atrybutu 'currencyID'",
+        ),
+        (
+            &kor,
+            "invoice-template-fa-3-pef-correction.xml",
+            ("<cac:CreditNoteLine>", "<cac:CreditNoteLine><cbc:Obcy/>"),
+            "CreditNoteLine: nieoczekiwany element 'Obcy'",
         ),
     ];
-    for (form, file, (from, to)) in cases {
-        let good = template(file, NIP, "B/1");
-        let bad = String::from_utf8(template(file, NIP, "B/2"))
-            .unwrap()
-            .replacen(from, to, 1)
-            .into_bytes();
+    for (i, (form, file, (from, to), word)) in cases.into_iter().enumerate() {
+        let good = template(file, NIP, &format!("B/{i}/1"));
+        let bad = String::from_utf8(template(file, NIP, &format!("B/{i}/2"))).unwrap();
+        assert!(bad.contains(from), "{from}");
+        let bad = bad.replacen(from, to, 1).into_bytes();
         let p = prepare(
             zip_of(&[named("good.xml", good), named("bad.xml", bad)]),
             1,
@@ -792,5 +833,6 @@ async fn fa2_and_fa_rr_batches_verify_each_invoice_against_their_schema() {
         assert_eq!(failed[0]["status"]["code"], 430);
         let detail = failed[0]["status"]["details"][0].as_str().unwrap();
         assert!(detail.contains("schematem"), "{form}: {detail}");
+        assert!(detail.contains(word), "{form}: {detail} lacks {word}");
     }
 }

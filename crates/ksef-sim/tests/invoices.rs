@@ -869,6 +869,11 @@ async fn fa2_fa_rr_pef_and_pef_kor_are_verified_online() {
                 ),
                 // The FA(3) template is not an FA(2) document (namespace and form code).
                 (invoice(NIP, "F2/5"), "FA (2)"),
+                // Deep in the document: an amount with three decimal places (fractionDigits=2).
+                (
+                    edit(fa2("F2/6"), "<P_13_1>35260.63<", "<P_13_1>35260.634<"),
+                    "Fa/P_13_1: wartość '35260.634' narusza ograniczenie fractionDigits=2",
+                ),
             ],
         ),
         (
@@ -894,6 +899,15 @@ async fn fa2_fa_rr_pef_and_pef_kor_are_verified_online() {
                         "<KodFormularza kodSystemowy=\"FA_RR (1)\" wersjaSchemy=\"1-1E\">RR<",
                     ),
                     "KodFormularza",
+                ),
+                // A row's unit price that is no number (second row).
+                (
+                    edit(
+                        rr("RR/5"),
+                        "<P_7>2.50</P_7>\n\t\t\t<P_8>1250.00",
+                        "<P_7>dwa</P_7>\n\t\t\t<P_8>1250.00",
+                    ),
+                    "FakturaRRWiersz[2]/P_7",
                 ),
             ],
         ),
@@ -925,6 +939,24 @@ async fn fa2_fa_rr_pef_and_pef_kor_are_verified_online() {
                     ),
                     "DocumentCurrencyCode",
                 ),
+                // An invoice line's amount without its required currency.
+                (
+                    edit(
+                        pef("PEF/5"),
+                        "<cbc:LineExtensionAmount currencyID=\"EUR\">4000.00<",
+                        "<cbc:LineExtensionAmount>4000.00<",
+                    ),
+                    "InvoiceLine[1]/LineExtensionAmount: brak wymaganego atrybutu 'currencyID'",
+                ),
+                // An element UBL does not know inside an invoice line.
+                (
+                    edit(
+                        pef("PEF/6"),
+                        "<cac:InvoiceLine>",
+                        "<cac:InvoiceLine><cbc:Obcy>1</cbc:Obcy>",
+                    ),
+                    "nieoczekiwany element 'Obcy'",
+                ),
             ],
         ),
         (
@@ -941,6 +973,15 @@ async fn fa2_fa_rr_pef_and_pef_kor_are_verified_online() {
                 ),
                 // A UBL Invoice in a credit-note session.
                 (pef("KOR/3"), "CreditNote"),
+                // A credit-note line without its required ID.
+                (
+                    edit(
+                        kor("KOR/4"),
+                        "<cac:CreditNoteLine>\n\t\t<!--  pozycje faktury / Invoice lines   -->\n\t\t<cbc:ID>1</cbc:ID>",
+                        "<cac:CreditNoteLine>\n\t\t<cbc:Note>1</cbc:Note>",
+                    ),
+                    "CreditNoteLine: nieoczekiwany element 'Note'; oczekiwano: ID",
+                ),
             ],
         ),
     ];
