@@ -294,8 +294,7 @@ fn mutate(xml: &str, rng: &mut Rng) -> String {
                 None => {
                     let lr = leaf.range();
                     let tag = &xml[lr.clone()];
-                    if tag.ends_with("/>") {
-                        let open = &tag[..tag.len() - 2];
+                    if let Some(open) = tag.strip_suffix("/>") {
                         let name = open[1..].split(|c: char| c.is_whitespace()).next().unwrap();
                         splice(lr, &format!("{open}>{}</{name}>", escape(&v)))
                     } else {

@@ -191,7 +191,12 @@ impl Schema {
             }
         }
         use std::cmp::Ordering::{Greater, Less};
-        let bounds: [(&Vec<(String, super::Value)>, &str, &[std::cmp::Ordering]); 4] = [
+        type Bound<'a> = (
+            &'a Vec<(String, super::Value)>,
+            &'a str,
+            &'a [std::cmp::Ordering],
+        );
+        let bounds: [Bound<'_>; 4] = [
             (&f.min_inclusive, "minInclusive", &[Less]),
             (&f.max_inclusive, "maxInclusive", &[Greater]),
             (

@@ -172,7 +172,7 @@ impl Builtin {
             Duration => ok(is_duration(v)),
             Base64 => base64_len(v).map(Value::Octets).ok_or(()),
             Hex => {
-                if v.len() % 2 == 0 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if v.len().is_multiple_of(2) && v.bytes().all(|b| b.is_ascii_hexdigit()) {
                     Ok(Value::Octets(v.len() / 2))
                 } else {
                     Err(())
@@ -420,7 +420,7 @@ fn is_duration(v: &str) -> bool {
 /// Decoded length of base64 text (whitespace allowed between characters), `None` if invalid.
 fn base64_len(v: &str) -> Option<usize> {
     let chars: Vec<u8> = v.bytes().filter(|b| *b != b' ').collect();
-    if chars.len() % 4 != 0 {
+    if !chars.len().is_multiple_of(4) {
         return None;
     }
     let pad = chars.iter().rev().take_while(|b| **b == b'=').count();
