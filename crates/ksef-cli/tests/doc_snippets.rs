@@ -85,7 +85,7 @@ mod sessions {
     use ksef::batch::{BatchBuilder, BatchInvoice, Compression};
     use ksef::crypto::encryption::SessionKey;
     use ksef::model::FormCode;
-    use ksef::{BatchSendOptions, Error};
+    use ksef::{BatchSendOptions, Error, SavedAuth, SavedOnlineSession};
 
     async fn online(auth: ksef::AuthenticatedClient, xml: Vec<u8>) -> Result<(), Error> {
         let session = auth.sessions().open_online().await?; // FA(3); key generated and wrapped
@@ -109,6 +109,26 @@ mod sessions {
                 Ok(s.send_invoice(&xml).await?.wait().await?.ksef_number)
             })
             .await?; // closed also when the body fails
+        Ok(())
+    }
+
+    async fn resume(
+        client: ksef::KsefClient,
+        session: ksef::OnlineSession,
+        auth_json: String,
+        xml: Vec<u8>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let saved: SavedOnlineSession = session.save(); // no network call
+        let json = serde_json::to_string(&saved)?; // holds the AES key: store it like a private key
+        // ... after a restart:
+        let auth = client
+            .auth()
+            .restore(serde_json::from_str::<SavedAuth>(&auth_json)?)?;
+        let session = auth
+            .sessions()
+            .resume_online(serde_json::from_str(&json)?)?;
+        session.send_invoice(&xml).await?.wait().await?;
+        session.close().await?;
         Ok(())
     }
 

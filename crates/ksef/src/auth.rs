@@ -321,7 +321,7 @@ impl std::fmt::Debug for SavedAuth {
     }
 }
 
-mod secret {
+pub(crate) mod secret {
     use secrecy::{ExposeSecret, SecretString};
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -158,6 +158,32 @@ pub enum Error {
     /// The stored authentication state cannot be used (expired refresh token, other environment).
     #[error("the saved authentication cannot be used: {0}; authenticate again")]
     SavedStateUnusable(String),
+    /// A saved online session ([`crate::SavedOnlineSession`]) was made for another KSeF
+    /// environment than the client's; nothing was sent.
+    #[error(
+        "the saved session {reference} belongs to {saved}, the client points at {client}; resume it with a client for {saved}"
+    )]
+    SavedSessionOtherEnvironment {
+        /// The session reference number.
+        reference: String,
+        /// The API base URL the session was opened on.
+        saved: String,
+        /// The API base URL of the client asked to resume it.
+        client: String,
+    },
+    /// A saved online session is past its `validUntil`: KSeF has closed it. Open a new session
+    /// (the invoices it accepted keep their KSeF numbers and UPOs).
+    #[error("the saved session {reference} expired at {valid_until}; open a new session")]
+    SessionExpired {
+        /// The session reference number.
+        reference: String,
+        /// When KSeF closed (or closes) the session on its own.
+        valid_until: ksef_model::DateTime,
+    },
+    /// Test-data clean-up ([`crate::TestData::temporal`]) left something behind: every step
+    /// was attempted, these failed (newest first). The body itself succeeded.
+    #[error("test-data clean-up failed in {} step(s): {}", .0.len(), join_errors(.0))]
+    TestDataCleanup(Vec<Error>),
     /// A caller-supplied value is invalid; nothing was sent.
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -172,6 +198,14 @@ pub enum Error {
     /// Building a batch archive failed.
     #[error("archive: {0}")]
     Archive(String),
+}
+
+fn join_errors(errors: &[Error]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn join_fa_errors(errors: &[ksef_fa::Error]) -> String {

@@ -12,6 +12,7 @@ mod error;
 mod fa_batch;
 pub mod invoices;
 mod limits;
+mod online_state;
 mod paging;
 pub mod permissions;
 pub mod qr;
@@ -29,6 +30,7 @@ pub use error::{Error, ExceptionCode, Result, StatusFailure};
 pub use fa_batch::{FaBatch, fa_file_name};
 pub use invoices::{DownloadedInvoice, ExportOptions, ExportPackage, ExportedInvoice, Invoices};
 pub use limits::Limits;
+pub use online_state::SavedOnlineSession;
 pub use permissions::{PermissionOperation, Permissions};
 pub use session::{
     AcceptedInvoice, ClosedSession, CorrectionRefusal, MAX_INVOICE_SIZE, OnlineSession,

@@ -105,15 +105,40 @@ impl<'a> Sessions<'a> {
     }
 
     /// Opens an online session, runs `body` with it and closes it — also when `body` fails (the
-    /// body's error is returned then). Returns the body's value and the closed session.
+    /// body's error is returned then) or panics (the session is closed, then the panic goes on).
+    /// Returns the body's value and the closed session.
+    ///
+    /// Cancellation: if the returned future is dropped before it finishes (a `select!`, a
+    /// timeout, an aborted task), the session is closed best-effort by a task spawned on the
+    /// current tokio runtime. That task only sends the close (it does not wait for the session
+    /// UPO) and runs only while the runtime does: a runtime shutting down, or a drop outside any
+    /// runtime, leaves the session open — KSeF then closes it at its `validUntil`. Failures are
+    /// logged with `tracing::warn!`.
     pub async fn with_online<T>(
         &self,
         form: FormCode,
         body: impl AsyncFnOnce(&OnlineSession) -> Result<T>,
     ) -> Result<(T, ClosedSession)> {
+        use futures_util::FutureExt as _;
         let session = self.open_online_with(form).await?;
-        let result = body(&session).await;
+        let mut guard = CloseOnDrop {
+            auth: Some(self.auth.clone()),
+            reference: session.reference.clone(),
+        };
+        let result = std::panic::AssertUnwindSafe(body(&session))
+            .catch_unwind()
+            .await;
         let closed = session.close().await;
+        guard.auth = None;
+        let result = match result {
+            Ok(result) => result,
+            Err(panic) => {
+                if let Err(ce) = closed {
+                    tracing::warn!(error = %ce, "closing the session after a panicking body failed");
+                }
+                std::panic::resume_unwind(panic)
+            }
+        };
         match (result, closed) {
             (Ok(v), Ok(c)) => Ok((v, c)),
             (Err(e), closed) => {
@@ -183,6 +208,43 @@ impl<'a> Sessions<'a> {
             .await?
             .into_value();
         UpoDocument::parse(doc)
+    }
+}
+
+/// Closes a session of [`Sessions::with_online`] whose future was dropped before it finished:
+/// sends the close from a task on the current runtime (best effort; see `with_online`).
+struct CloseOnDrop {
+    /// `None` once `with_online` has closed the session itself.
+    auth: Option<AuthenticatedClient>,
+    reference: ReferenceNumber,
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let Some(auth) = self.auth.take() else {
+            return;
+        };
+        let reference = self.reference.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(session = %reference, "with_online dropped outside a tokio runtime: the session stays open until KSeF closes it");
+            return;
+        };
+        tracing::warn!(session = %reference, "with_online cancelled: closing the session in the background");
+        runtime.spawn(async move {
+            let a = &auth;
+            let session = &reference;
+            let closed = a
+                .call(|t| async move {
+                    a.client()
+                        .transport()
+                        .close_online_session(&t, session)
+                        .await
+                })
+                .await;
+            if let Err(e) = closed {
+                tracing::warn!(session = %reference, error = %e, "closing a cancelled with_online session failed");
+            }
+        });
     }
 }
 
@@ -348,6 +410,35 @@ impl std::fmt::Debug for OnlineSession {
             .field("form", &self.form)
             .field("valid_until", &self.valid_until)
             .finish_non_exhaustive()
+    }
+}
+
+impl OnlineSession {
+    /// A session handle from its parts (a resumed [`crate::SavedOnlineSession`]).
+    pub(crate) fn from_parts(
+        auth: AuthenticatedClient,
+        reference: ReferenceNumber,
+        key: SessionKey,
+        form: FormCode,
+        valid_until: ksef_model::DateTime,
+    ) -> Self {
+        Self {
+            auth,
+            reference,
+            key,
+            form,
+            valid_until,
+        }
+    }
+
+    /// The session's AES key.
+    pub(crate) fn key(&self) -> &SessionKey {
+        &self.key
+    }
+
+    /// The authenticated client the session belongs to.
+    pub(crate) fn auth(&self) -> &AuthenticatedClient {
+        &self.auth
     }
 }
 
