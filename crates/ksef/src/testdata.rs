@@ -1,9 +1,11 @@
 //! Test data (TEST environment and local simulators only): `client.testdata()?`.
 //!
 //! Every `/testdata` endpoint of KSeF ("dane testowe"), plus [`TestData::temporal`]: a scope that
-//! records what it created and removes it again, in reverse order, when the scope ends — also
-//! when the body fails. The authenticated overrides (session, certificate and API limits; a KSeF
-//! certificate's validity) hang off [`AuthenticatedClient::test_overrides`].
+//! records what it created or changed and undoes it again, in reverse order, when the scope ends —
+//! also when the body fails, panics or is cancelled. The authenticated overrides (session,
+//! certificate and API limits; a KSeF certificate's validity) hang off
+//! [`AuthenticatedClient::test_overrides`]; [`TemporalTestData`] records the limit overrides
+//! too (a certificate's validity cannot be restored, see there).
 
 use std::sync::Mutex;
 
@@ -271,19 +273,25 @@ impl<'a> TestData<'a> {
         Ok(())
     }
 
-    /// A recorder for a test's data: everything created through it is removed by
-    /// [`TemporalTestData::cleanup`]. Prefer [`TestData::temporal`], which always cleans up.
+    /// A recorder for a test's data: everything created or changed through it is undone by
+    /// [`TemporalTestData::cleanup`] (or, best effort, when it is dropped). Prefer
+    /// [`TestData::temporal`], which always cleans up and reports failed steps.
     pub fn recorder(&self) -> TemporalTestData<'a> {
         TemporalTestData {
             data: *self,
             undo: Mutex::new(Vec::new()),
-            cleaned: false,
         }
     }
 
-    /// Runs `body` with a [`TemporalTestData`] and then removes what it created, in reverse order,
-    /// whether `body` succeeded or not (best effort: each failed removal is logged with
-    /// `tracing::warn!` and skipped). Returns `body`'s result.
+    /// Runs `body` with a [`TemporalTestData`] and then undoes what it recorded, newest first,
+    /// whether `body` succeeded, failed or panicked (a panic goes on after the clean-up). Every
+    /// step is attempted; each failed one is logged with `tracing::warn!`. Returns `body`'s
+    /// error if it failed, else [`Error::TestDataCleanup`] with the failed steps if any, else
+    /// `body`'s value.
+    ///
+    /// Cancellation: if the returned future is dropped before it finishes, the steps not yet
+    /// undone are undone by a task spawned on the current tokio runtime (see
+    /// [`TemporalTestData`]'s `Drop`): best effort, and only while that runtime runs.
     ///
     /// ```no_run
     /// # async fn f(client: ksef::KsefClient) -> ksef::Result<()> {
@@ -303,8 +311,11 @@ impl<'a> TestData<'a> {
         &self,
         body: impl AsyncFnOnce(&TemporalTestData<'a>) -> Result<T>,
     ) -> Result<T> {
+        use futures_util::FutureExt as _;
         let recorder = self.recorder();
-        let out = body(&recorder).await;
+        let out = std::panic::AssertUnwindSafe(body(&recorder))
+            .catch_unwind()
+            .await;
         let failures = recorder.cleanup().await;
         if !failures.is_empty() {
             tracing::warn!(
@@ -312,11 +323,16 @@ impl<'a> TestData<'a> {
                 "test-data clean-up left some data behind"
             );
         }
-        out
+        match out {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(_)) if !failures.is_empty() => Err(Error::TestDataCleanup(failures)),
+            Ok(Ok(v)) => Ok(v),
+        }
     }
 }
 
-/// One thing a [`TemporalTestData`] created, and how to remove it.
+/// One thing a [`TemporalTestData`] created or changed, and how to undo it.
 #[derive(Debug, Clone)]
 enum Undo {
     Subject(Nip),
@@ -324,16 +340,60 @@ enum Undo {
     Permissions(Nip, TestSubject),
     Attachments(Nip),
     Block(ContextIdentifier),
+    SessionLimits(AuthenticatedClient),
+    CertificateLimits(AuthenticatedClient),
+    RateLimits(AuthenticatedClient),
 }
 
-/// Test data that is removed again at the end of a scope ("temporal" test data, as in the Python
+impl Undo {
+    async fn run(&self, data: TestData<'_>) -> Result<()> {
+        match self {
+            Undo::Subject(nip) => data.remove_subject(nip).await,
+            Undo::Person(nip) => data.remove_person(nip).await,
+            Undo::Permissions(ctx, subject) => data.revoke_permissions(ctx, subject).await,
+            Undo::Attachments(nip) => data.revoke_attachments(nip, None).await,
+            Undo::Block(ctx) => data.unblock_context(ctx).await,
+            Undo::SessionLimits(auth) => auth.test_overrides()?.reset_session_limits().await,
+            Undo::CertificateLimits(auth) => {
+                auth.test_overrides()?.reset_certificate_limits().await
+            }
+            Undo::RateLimits(auth) => auth.test_overrides()?.reset_rate_limits().await,
+        }
+    }
+}
+
+/// Undoes `steps` (oldest first in the list) newest first; every step is attempted, the
+/// failures are logged and returned.
+async fn undo_all(data: TestData<'_>, steps: Vec<Undo>) -> Vec<Error> {
+    let mut failures = Vec::new();
+    for step in steps.into_iter().rev() {
+        if let Err(e) = step.run(data).await {
+            tracing::warn!(step = ?step, error = %e, "test-data clean-up step failed");
+            failures.push(e);
+        }
+    }
+    failures
+}
+
+/// Test data that is undone again at the end of a scope ("temporal" test data, as in the Python
 /// `ksef2` client's `client.testdata.temporal()`). Created by [`TestData::temporal`] or
 /// [`TestData::recorder`].
+///
+/// A KSeF certificate's validity ([`TestOverrides::set_certificate_valid_to`]) is not offered
+/// here: KSeF only lets it move earlier (a `validTo` later than the current one is refused) and
+/// has no endpoint restoring it, so the change cannot be undone. Shorten the validity of a
+/// certificate issued for the test only.
+///
+/// Dropped with steps still recorded (a cancelled `temporal`, a recorder whose
+/// [`TemporalTestData::cleanup`] was never called or was itself cancelled), it undoes them from
+/// a task spawned on the current tokio runtime, newest first, logging failures. That is best
+/// effort: nothing reports the outcome, the task runs only while the runtime does (a test's
+/// runtime ending right after the drop may stop it half-way), and outside a runtime the data is
+/// left in KSeF with a warning.
 #[derive(Debug)]
 pub struct TemporalTestData<'a> {
     data: TestData<'a>,
     undo: Mutex<Vec<Undo>>,
-    cleaned: bool,
 }
 
 impl TemporalTestData<'_> {
@@ -342,6 +402,10 @@ impl TemporalTestData<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(undo);
+    }
+
+    fn pop(&self) -> Option<Undo> {
+        self.undo.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 
     /// The plain test-data endpoints (nothing recorded).
@@ -398,26 +462,64 @@ impl TemporalTestData<'_> {
         Ok(())
     }
 
-    /// How many created items are waiting for clean-up.
+    /// [`TestOverrides::set_session_limits`] for `auth`'s context; the default limits are
+    /// restored at clean-up (`DELETE /testdata/limits/context/session`).
+    pub async fn set_session_limits(
+        &self,
+        auth: &AuthenticatedClient,
+        limits: &api::SetSessionLimitsRequest,
+    ) -> Result<()> {
+        auth.test_overrides()?.set_session_limits(limits).await?;
+        self.record(Undo::SessionLimits(auth.clone()));
+        Ok(())
+    }
+
+    /// [`TestOverrides::set_certificate_limits`] for `auth`'s subject; the defaults are restored
+    /// at clean-up (`DELETE /testdata/limits/subject/certificate`).
+    pub async fn set_certificate_limits(
+        &self,
+        auth: &AuthenticatedClient,
+        limits: &api::SetSubjectLimitsRequest,
+    ) -> Result<()> {
+        auth.test_overrides()?
+            .set_certificate_limits(limits)
+            .await?;
+        self.record(Undo::CertificateLimits(auth.clone()));
+        Ok(())
+    }
+
+    /// [`TestOverrides::set_rate_limits`] for `auth`'s context; the default rate limits are
+    /// restored at clean-up (`DELETE /testdata/rate-limits`).
+    pub async fn set_rate_limits(
+        &self,
+        auth: &AuthenticatedClient,
+        limits: &api::SetRateLimitsRequest,
+    ) -> Result<()> {
+        auth.test_overrides()?.set_rate_limits(limits).await?;
+        self.record(Undo::RateLimits(auth.clone()));
+        Ok(())
+    }
+
+    /// [`TestOverrides::set_production_rate_limits`] for `auth`'s context; the default rate
+    /// limits are restored at clean-up (`DELETE /testdata/rate-limits`).
+    pub async fn set_production_rate_limits(&self, auth: &AuthenticatedClient) -> Result<()> {
+        auth.test_overrides()?.set_production_rate_limits().await?;
+        self.record(Undo::RateLimits(auth.clone()));
+        Ok(())
+    }
+
+    /// How many recorded steps are waiting for clean-up.
     pub fn pending(&self) -> usize {
         self.undo.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Removes everything recorded, newest first. Every step is attempted; the failures are
-    /// logged and returned.
-    pub async fn cleanup(mut self) -> Vec<Error> {
-        self.cleaned = true;
-        let undo = std::mem::take(&mut *self.undo.lock().unwrap_or_else(|p| p.into_inner()));
+    /// Undoes everything recorded, newest first. Every step is attempted; the failures are
+    /// logged and returned (newest first). If this future is dropped half-way, the steps not
+    /// yet undone are left to `Drop` (see [`TemporalTestData`]).
+    pub async fn cleanup(self) -> Vec<Error> {
         let mut failures = Vec::new();
-        for step in undo.into_iter().rev() {
-            let result = match &step {
-                Undo::Subject(nip) => self.data.remove_subject(nip).await,
-                Undo::Person(nip) => self.data.remove_person(nip).await,
-                Undo::Permissions(ctx, subject) => self.data.revoke_permissions(ctx, subject).await,
-                Undo::Attachments(nip) => self.data.revoke_attachments(nip, None).await,
-                Undo::Block(ctx) => self.data.unblock_context(ctx).await,
-            };
-            if let Err(e) = result {
+        while let Some(step) = self.pop() {
+            if let Err(e) = step.run(self.data).await {
                 tracing::warn!(step = ?step, error = %e, "test-data clean-up step failed");
                 failures.push(e);
             }
@@ -428,13 +530,32 @@ impl TemporalTestData<'_> {
 
 impl Drop for TemporalTestData<'_> {
     fn drop(&mut self) {
-        let left = self.pending();
-        if !self.cleaned && left > 0 {
+        let steps = std::mem::take(&mut *self.undo.lock().unwrap_or_else(|p| p.into_inner()));
+        if steps.is_empty() {
+            return;
+        }
+        let left = steps.len();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(
                 left,
-                "TemporalTestData dropped without cleanup(): its test data stays in KSeF"
+                "TemporalTestData dropped outside a tokio runtime: its test data stays in KSeF"
             );
-        }
+            return;
+        };
+        tracing::warn!(
+            left,
+            "TemporalTestData dropped before its clean-up: undoing in the background"
+        );
+        let client = self.data.client.clone();
+        runtime.spawn(async move {
+            let failures = undo_all(TestData::new(&client), steps).await;
+            if !failures.is_empty() {
+                tracing::warn!(
+                    failures = failures.len(),
+                    "background test-data clean-up left some data behind"
+                );
+            }
+        });
     }
 }
 
