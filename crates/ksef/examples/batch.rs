@@ -118,15 +118,23 @@ pub async fn send(
     Ok(outcome)
 }
 
-#[allow(dead_code)] // the integration test includes this file and calls its helpers only
+#[allow(dead_code)] // the tests include this file and call `run`, not `main`
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let use_sim =
-        std::env::args().any(|a| a == "--sim") || std::env::var("KSEF_SIM").is_ok_and(|v| v == "1");
-    let count: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100);
+    run(std::env::args().skip(1).collect(), |name| {
+        std::env::var(name)
+    })
+    .await
+}
+
+/// The example as `main` runs it: `args` are the command-line arguments after the program name,
+/// `var` reads an environment variable (`std::env::var` in `main`; the tests pass their own).
+pub async fn run(
+    args: Vec<String>,
+    var: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let use_sim = args.iter().any(|a| a == "--sim") || var("KSEF_SIM").is_ok_and(|v| v == "1");
+    let count: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100);
     // Unique invoice numbers per run (KSeF rejects a repeated number as a duplicate).
     let prefix = format!(
         "B{}",
@@ -142,13 +150,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = match &sim {
         Some(sim) => KsefClient::builder_for_url(&sim.base_url()).build()?,
         None => {
-            let env: Environment = std::env::var("KSEF_ENV")
-                .unwrap_or_else(|_| "test".into())
-                .parse()?;
+            let env: Environment = var("KSEF_ENV").unwrap_or_else(|_| "test".into()).parse()?;
             KsefClient::new(env)?
         }
     };
-    let nip: Nip = match (&sim, std::env::var("KSEF_NIP")) {
+    let nip: Nip = match (&sim, var("KSEF_NIP")) {
         (_, Ok(nip)) => nip.parse()?,
         (Some(_), Err(_)) => "5265877635".parse()?,
         (None, Err(_)) => return Err("set KSEF_NIP (or run with --sim)".into()),

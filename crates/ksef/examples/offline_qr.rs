@@ -120,9 +120,20 @@ pub async fn offline_flow(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let use_sim =
-        std::env::args().any(|a| a == "--sim") || std::env::var("KSEF_SIM").is_ok_and(|v| v == "1");
-    let out = match std::env::var("KSEF_OUT") {
+    run(std::env::args().skip(1).collect(), |name| {
+        std::env::var(name)
+    })
+    .await
+}
+
+/// The example as `main` runs it: `args` are the command-line arguments after the program name,
+/// `var` reads an environment variable (`std::env::var` in `main`; the tests pass their own).
+pub async fn run(
+    args: Vec<String>,
+    var: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let use_sim = args.iter().any(|a| a == "--sim") || var("KSEF_SIM").is_ok_and(|v| v == "1");
+    let out = match var("KSEF_OUT") {
         Ok(dir) => std::path::PathBuf::from(dir),
         Err(_) => std::env::temp_dir().join("ksef-offline-qr"),
     };
@@ -133,10 +144,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         offline_flow(&client, &"5265877635".parse()?, &out).await?;
         sim.shutdown().await;
     } else {
-        let env: Environment = std::env::var("KSEF_ENV")
-            .unwrap_or_else(|_| "test".into())
-            .parse()?;
-        let nip: Nip = std::env::var("KSEF_NIP")
+        let env: Environment = var("KSEF_ENV").unwrap_or_else(|_| "test".into()).parse()?;
+        let nip: Nip = var("KSEF_NIP")
             .map_err(|_| "set KSEF_NIP (or run with --sim)")?
             .parse()?;
         let client = KsefClient::new(env)?;

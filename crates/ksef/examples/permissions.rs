@@ -116,8 +116,19 @@ pub async fn permissions_flow(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let use_sim =
-        std::env::args().any(|a| a == "--sim") || std::env::var("KSEF_SIM").is_ok_and(|v| v == "1");
+    run(std::env::args().skip(1).collect(), |name| {
+        std::env::var(name)
+    })
+    .await
+}
+
+/// The example as `main` runs it: `args` are the command-line arguments after the program name,
+/// `var` reads an environment variable (`std::env::var` in `main`; the tests pass their own).
+pub async fn run(
+    args: Vec<String>,
+    var: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let use_sim = args.iter().any(|a| a == "--sim") || var("KSEF_SIM").is_ok_and(|v| v == "1");
     if use_sim {
         let sim = ksef_sim::Simulator::builder().start().await?;
         println!("simulator at {}", sim.base_url());
@@ -126,13 +137,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sim.shutdown().await;
         return Ok(());
     }
-    let env: Environment = std::env::var("KSEF_ENV")
-        .unwrap_or_else(|_| "test".into())
-        .parse()?;
-    let nip: Nip = std::env::var("KSEF_NIP")
+    let env: Environment = var("KSEF_ENV").unwrap_or_else(|_| "test".into()).parse()?;
+    let nip: Nip = var("KSEF_NIP")
         .map_err(|_| "set KSEF_NIP and KSEF_PESEL (or run with --sim)")?
         .parse()?;
-    let pesel: Pesel = std::env::var("KSEF_PESEL")
+    let pesel: Pesel = var("KSEF_PESEL")
         .map_err(|_| "set KSEF_PESEL (or run with --sim)")?
         .parse()?;
     let client = KsefClient::new(env)?;

@@ -117,9 +117,14 @@ pub async fn typed_flow(
     Ok(out)
 }
 
-#[allow(dead_code)] // the integration test includes this file and calls `typed_flow` only
+#[allow(dead_code)] // the tests include this file and call `run`, not `main`
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run().await
+}
+
+/// The example as `main` runs it (it takes no arguments: it always starts its own simulator).
+pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let sim = ksef_sim::Simulator::builder().start().await?;
     println!("simulator at {}", sim.base_url());
     let client = KsefClient::builder_for_url(&sim.base_url()).build()?;

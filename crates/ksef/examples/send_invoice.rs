@@ -144,11 +144,22 @@ pub async fn seed_flow(
     })
 }
 
-#[allow(dead_code)] // the integration test includes this file and calls `seed_flow` only
+#[allow(dead_code)] // the tests include this file and call `run`, not `main`
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let use_sim =
-        std::env::args().any(|a| a == "--sim") || std::env::var("KSEF_SIM").is_ok_and(|v| v == "1");
+    run(std::env::args().skip(1).collect(), |name| {
+        std::env::var(name)
+    })
+    .await
+}
+
+/// The example as `main` runs it: `args` are the command-line arguments after the program name,
+/// `var` reads an environment variable (`std::env::var` in `main`; the tests pass their own).
+pub async fn run(
+    args: Vec<String>,
+    var: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let use_sim = args.iter().any(|a| a == "--sim") || var("KSEF_SIM").is_ok_and(|v| v == "1");
     let number = format!(
         "FV/{}",
         time::OffsetDateTime::now_utc().unix_timestamp_nanos()
@@ -162,17 +173,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sim.shutdown().await;
         return Ok(());
     }
-    let env: Environment = std::env::var("KSEF_ENV")
-        .unwrap_or_else(|_| "test".into())
-        .parse()?;
-    let nip: Nip = std::env::var("KSEF_NIP")
+    let env: Environment = var("KSEF_ENV").unwrap_or_else(|_| "test".into()).parse()?;
+    let nip: Nip = var("KSEF_NIP")
         .map_err(|_| "set KSEF_NIP (or run with --sim)")?
         .parse()?;
-    let login = match (std::env::var("KSEF_CERT"), std::env::var("KSEF_KEY")) {
+    let login = match (var("KSEF_CERT"), var("KSEF_KEY")) {
         (Ok(cert), Ok(key)) => Login::Files {
             cert,
             key,
-            password: std::env::var("KSEF_KEY_PASSWORD").ok(),
+            password: var("KSEF_KEY_PASSWORD").ok(),
         },
         _ => Login::TestCertificate,
     };

@@ -47,12 +47,22 @@ pub async fn sync_dir(
     Ok(reports)
 }
 
-#[allow(dead_code)] // the integration test includes this file and calls the flow only
+#[allow(dead_code)] // the tests include this file and call `run`, not `main`
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let use_sim =
-        args.iter().any(|a| a == "--sim") || std::env::var("KSEF_SIM").is_ok_and(|v| v == "1");
+    run(std::env::args().skip(1).collect(), |name| {
+        std::env::var(name)
+    })
+    .await
+}
+
+/// The example as `main` runs it: `args` are the command-line arguments after the program name,
+/// `var` reads an environment variable (`std::env::var` in `main`; the tests pass their own).
+pub async fn run(
+    args: Vec<String>,
+    var: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let use_sim = args.iter().any(|a| a == "--sim") || var("KSEF_SIM").is_ok_and(|v| v == "1");
     let dir = args
         .iter()
         .find(|a| !a.starts_with("--"))
@@ -62,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let nip: Nip = if use_sim {
         "5265877635".parse()?
     } else {
-        std::env::var("KSEF_NIP")
+        var("KSEF_NIP")
             .map_err(|_| "set KSEF_NIP (or run with --sim)")?
             .parse()?
     };
@@ -84,9 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sim.shutdown().await;
         return Ok(());
     }
-    let env: Environment = std::env::var("KSEF_ENV")
-        .unwrap_or_else(|_| "test".into())
-        .parse()?;
+    let env: Environment = var("KSEF_ENV").unwrap_or_else(|_| "test".into()).parse()?;
     let client = KsefClient::new(env)?;
     let auth = client
         .auth()

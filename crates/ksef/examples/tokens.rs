@@ -86,8 +86,19 @@ pub async fn token_flow(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let use_sim =
-        std::env::args().any(|a| a == "--sim") || std::env::var("KSEF_SIM").is_ok_and(|v| v == "1");
+    run(std::env::args().skip(1).collect(), |name| {
+        std::env::var(name)
+    })
+    .await
+}
+
+/// The example as `main` runs it: `args` are the command-line arguments after the program name,
+/// `var` reads an environment variable (`std::env::var` in `main`; the tests pass their own).
+pub async fn run(
+    args: Vec<String>,
+    var: impl Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let use_sim = args.iter().any(|a| a == "--sim") || var("KSEF_SIM").is_ok_and(|v| v == "1");
     if use_sim {
         let sim = ksef_sim::Simulator::builder().start().await?;
         println!("simulator at {}", sim.base_url());
@@ -95,10 +106,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         token_flow(&client, &"5265877635".parse()?).await?;
         sim.shutdown().await;
     } else {
-        let env: Environment = std::env::var("KSEF_ENV")
-            .unwrap_or_else(|_| "test".into())
-            .parse()?;
-        let nip: Nip = std::env::var("KSEF_NIP")
+        let env: Environment = var("KSEF_ENV").unwrap_or_else(|_| "test".into()).parse()?;
+        let nip: Nip = var("KSEF_NIP")
             .map_err(|_| "set KSEF_NIP (or run with --sim)")?
             .parse()?;
         token_flow(&KsefClient::new(env)?, &nip).await?;
