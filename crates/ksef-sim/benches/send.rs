@@ -1,14 +1,22 @@
-//! Accepted online invoice sends per second against an in-process simulator (rate limits off,
-//! 8 concurrent sessions, 64 requests in flight), with a same-run baseline: the same number of
+//! Online invoice sends per second against an in-process simulator (rate limits off, 8
+//! concurrent sessions, 64 requests in flight), with a same-run baseline: the same number of
 //! concurrent `POST /auth/challenge` round trips (HTTP + dispatch cost without invoice work).
 //! Report the ratio send/challenge, not absolute numbers.
 //!
-//! `send_invoice_x64_state_dir` sends the same way to a second simulator that keeps its state in a
-//! temporary `--state-dir` (SQLite, every acknowledged invoice committed before the 202): compare
-//! it with `send_invoice_x64` of the same run.
+//! Each send case is measured two ways: `…_202` stops the timer when all 64 requests were
+//! answered 202 (the simulator verifies invoices on spawned tasks, after that), `…_accepted`
+//! when the sessions report all 64 invoices processed successfully (`GET /sessions/{ref}`:
+//! `successfulInvoiceCount`; a failed invoice aborts the bench). Before every batch, untimed,
+//! the previous batches are waited for until accepted, so no batch inherits a verification
+//! backlog. Throughput is in invoices, so both read as sends/s.
+//!
+//! `…_state_dir` sends the same way to a second simulator that keeps its state in a temporary
+//! `--state-dir` (SQLite, every acknowledged invoice committed before the 202): compare it with
+//! the in-memory case of the same run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -182,55 +190,96 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
-    for (name, fx) in [
-        ("send_invoice_x64", &fx),
-        ("send_invoice_x64_state_dir", &fx_db),
-    ] {
-        group.bench_function(name, |b| {
-            b.iter_batched(
-                || {
-                    // Untimed: unique invoice numbers, encrypted per session.
-                    (0..IN_FLIGHT)
-                        .map(|i| {
-                            counter += 1;
-                            let (sref, key) = &fx.sessions[i % SESSIONS];
-                            let xml = fx
-                                .template
-                                .replace("#invoice_number#", &format!("B{counter}"));
-                            let e = key.encrypt_invoice(xml.as_bytes());
-                            (
-                                sref.clone(),
-                                json!({
-                                    "invoiceHash": e.invoice_hash.as_str(),
-                                    "invoiceSize": e.invoice_size,
-                                    "encryptedInvoiceHash": e.encrypted_invoice_hash.as_str(),
-                                    "encryptedInvoiceSize": e.encrypted_invoice_size,
-                                    "encryptedInvoiceContent": e.ciphertext_base64(),
-                                }),
-                            )
+    let cases = [
+        ("send_invoice_x64", &fx, RefCell::new(vec![0u64; SESSIONS])),
+        (
+            "send_invoice_x64_state_dir",
+            &fx_db,
+            RefCell::new(vec![0u64; SESSIONS]),
+        ),
+    ];
+    for (name, fx, sent) in &cases {
+        for accepted in [false, true] {
+            let id = format!("{name}_{}", if accepted { "accepted" } else { "202" });
+            group.bench_function(id, |b| {
+                b.iter_batched(
+                    || {
+                        // Untimed: what earlier batches sent is accepted; then unique invoice
+                        // numbers, encrypted per session.
+                        let want = sent.borrow().clone();
+                        rt.block_on(wait_accepted(fx, &want));
+                        let mut sent = sent.borrow_mut();
+                        (0..IN_FLIGHT)
+                            .map(|i| {
+                                counter += 1;
+                                sent[i % SESSIONS] += 1;
+                                let (sref, key) = &fx.sessions[i % SESSIONS];
+                                let xml = fx
+                                    .template
+                                    .replace("#invoice_number#", &format!("B{counter}"));
+                                let e = key.encrypt_invoice(xml.as_bytes());
+                                (
+                                    sref.clone(),
+                                    json!({
+                                        "invoiceHash": e.invoice_hash.as_str(),
+                                        "invoiceSize": e.invoice_size,
+                                        "encryptedInvoiceHash": e.encrypted_invoice_hash.as_str(),
+                                        "encryptedInvoiceSize": e.encrypted_invoice_size,
+                                        "encryptedInvoiceContent": e.ciphertext_base64(),
+                                    }),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                    |batch| {
+                        rt.block_on(async {
+                            let futs = batch.iter().map(|(sref, body)| {
+                                fx.http
+                                    .post(format!("{}/sessions/online/{sref}/invoices", fx.base))
+                                    .bearer_auth(&fx.access)
+                                    .json(body)
+                                    .send()
+                            });
+                            for r in futures_join(futs).await {
+                                assert_eq!(r.unwrap().status(), 202);
+                            }
+                            if accepted {
+                                let want = sent.borrow().clone();
+                                wait_accepted(fx, &want).await;
+                            }
                         })
-                        .collect::<Vec<_>>()
-                },
-                |batch| {
-                    rt.block_on(async {
-                        let futs = batch.iter().map(|(sref, body)| {
-                            fx.http
-                                .post(format!("{}/sessions/online/{sref}/invoices", fx.base))
-                                .bearer_auth(&fx.access)
-                                .json(body)
-                                .send()
-                        });
-                        for r in futures_join(futs).await {
-                            assert_eq!(r.unwrap().status(), 202);
-                        }
-                    })
-                },
-                BatchSize::SmallInput,
-            )
-        });
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
     }
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits until every session reports at least `sent[i]` invoices processed successfully (and
+/// none failed).
+async fn wait_accepted(fx: &Fixture, sent: &[u64]) {
+    for ((sref, _), &want) in fx.sessions.iter().zip(sent) {
+        loop {
+            let st: Value = fx
+                .http
+                .get(format!("{}/sessions/{sref}", fx.base))
+                .bearer_auth(&fx.access)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(st["failedInvoiceCount"].as_u64().unwrap_or(0), 0, "{st}");
+            if st["successfulInvoiceCount"].as_u64().unwrap_or(0) >= want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
 }
 
 /// Runs all futures concurrently on the runtime (spawned so they use both cores).
