@@ -5,6 +5,10 @@
 //! real environments' URLs, a proxy listener counts every connection the client opens.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns may panic
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -31,10 +35,10 @@ fn invoice(number: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-async fn sim_and_login() -> (ksef_sim::SimulatorHandle, KsefClient, AuthenticatedClient) {
+async fn sim_and_login() -> (checked::CheckedSim, KsefClient, AuthenticatedClient) {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

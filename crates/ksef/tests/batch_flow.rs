@@ -4,6 +4,10 @@
 //! that fails once and is retried, and 10 000 invoices sent then exported (§3.21).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 #[path = "../examples/batch.rs"]
 #[allow(dead_code)]
 mod example;
@@ -24,12 +28,12 @@ use tokio::net::{TcpListener, TcpStream};
 const NIP: &str = "5265877635";
 const OTHER_NIP: &str = "7010002139";
 
-async fn sim(public_url: Option<String>) -> (ksef_sim::SimulatorHandle, KsefClient) {
+async fn sim(public_url: Option<String>) -> (checked::CheckedSim, KsefClient) {
     let mut b = ksef_sim::Simulator::builder().rate_limits(false);
     if let Some(u) = public_url {
         b = b.public_url(u);
     }
-    let sim = b.start().await.unwrap();
+    let sim = b.start_checked().await.unwrap();
     // Short polls: a 10 000-invoice session or export is ready within seconds, and the default
     // backoff (up to 5 s) would add idle time to every wait.
     let client = KsefClient::builder_for_url(&sim.base_url())
@@ -225,7 +229,7 @@ async fn a_part_upload_that_fails_once_is_retried() {
         .rate_limits(false)
         .bind(sim_addr)
         .public_url(proxy)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

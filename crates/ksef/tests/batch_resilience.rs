@@ -6,6 +6,10 @@
 //! reason), none lost, none stored twice, and no other batch session holding any invoice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 #[path = "../examples/batch.rs"]
 #[allow(dead_code)]
 mod example;
@@ -116,7 +120,7 @@ async fn batch_of_10000_with_faults_accounts_for_each_invoice_exactly_once() {
     let sim = ksef_sim::Simulator::builder()
         .seed(5)
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = client(&sim.base_url());

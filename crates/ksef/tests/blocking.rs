@@ -4,6 +4,10 @@
 #![cfg(feature = "blocking")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use std::sync::mpsc;
 
 use futures_util::TryStreamExt;
@@ -23,7 +27,10 @@ fn simulator() -> (String, mpsc::Sender<()>, std::thread::JoinHandle<()>) {
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+            let sim = ksef_sim::Simulator::builder()
+                .start_checked()
+                .await
+                .unwrap();
             url_tx.send(sim.base_url()).unwrap();
             tokio::task::spawn_blocking(move || stop_rx.recv())
                 .await

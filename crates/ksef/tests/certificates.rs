@@ -3,6 +3,10 @@
 //! certificate, Offline certificate and KOD II, query, revoke), then the failure paths.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 #[path = "../examples/certificate_enrollment.rs"]
 #[allow(dead_code)]
 mod example;
@@ -18,8 +22,11 @@ use ksef::{EnrollmentRequest, Error, KsefClient, TestIdentity};
 
 const NIP: &str = "5265877635";
 
-async fn sim() -> (ksef_sim::SimulatorHandle, KsefClient) {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+async fn sim() -> (checked::CheckedSim, KsefClient) {
+    let sim = ksef_sim::Simulator::builder()
+        .start_checked()
+        .await
+        .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())
         .build()
         .unwrap();

@@ -7,6 +7,10 @@
 #[allow(dead_code)]
 mod example;
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use futures_util::TryStreamExt;
 use ksef::collective::CollectiveIdentifier;
 use ksef::model::api::{
@@ -50,7 +54,7 @@ fn item(k: &str, payment: Option<f64>) -> CollectiveIdentifierInvoice {
 async fn create_and_find_by_every_route() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

@@ -7,6 +7,10 @@
 #[allow(dead_code)]
 mod example;
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use ksef::KsefClient;
 use ksef::model::Nip;
 
@@ -14,7 +18,7 @@ use ksef::model::Nip;
 async fn typed_invoices_tie_back_to_their_numbers() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())
@@ -42,7 +46,7 @@ async fn send_fa_refuses_an_invalid_invoice_before_sending() {
 
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

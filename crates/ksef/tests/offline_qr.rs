@@ -2,6 +2,10 @@
 //! certificate, KOD I and KOD II for an invoice issued offline, the offline send, and the images.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 #[path = "../examples/offline_qr.rs"]
 #[allow(dead_code)]
 mod example;
@@ -11,7 +15,7 @@ async fn offline_invoice_with_both_codes_then_sent_offline() {
     let sim = ksef_sim::Simulator::builder()
         .seed(5)
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = ksef::KsefClient::builder_for_url(&sim.base_url())

@@ -5,6 +5,10 @@
 //! duplicate and a second entry in the session) and none lost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -76,7 +80,7 @@ async fn online_run_of_1000_invoices_with_faults_accounts_for_each_exactly_once(
     let sim = ksef_sim::Simulator::builder()
         .seed(11)
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = client(&sim.base_url());
@@ -199,7 +203,7 @@ async fn client_refetches_keys_after_a_rotation_and_retries_once() {
     use ksef::crypto::public_key::KeyUsage;
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = client(&sim.base_url());

@@ -9,6 +9,10 @@
 #[allow(dead_code)]
 mod example;
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,11 +27,11 @@ use ksef::{AuthenticatedClient, Error, ExportOptions, KsefClient, SyncOptions, T
 
 const NIP: &str = "5265877635";
 
-async fn setup(rows: usize, part_bytes: usize) -> (ksef_sim::SimulatorHandle, AuthenticatedClient) {
+async fn setup(rows: usize, part_bytes: usize) -> (checked::CheckedSim, AuthenticatedClient) {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
         .retrieval_limits_for_tests(rows, part_bytes)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

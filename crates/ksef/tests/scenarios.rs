@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] fns may panic
 
 mod common;
+use common::checked::StartChecked;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -39,7 +40,7 @@ fn attachment_invoice(number: &str) -> Vec<u8> {
 async fn attachment_invoices_need_the_attachment_consent() {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

@@ -7,6 +7,10 @@
 #[allow(dead_code)]
 mod example;
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use example::{Login, invoice_xml, seed_flow};
 use ksef::model::{ContextIdentifier, Environment, Nip};
 use ksef::secrecy::ExposeSecret;
@@ -14,10 +18,10 @@ use ksef::{Error, KsefClient, TestIdentity};
 
 const NIP: &str = "5265877635";
 
-async fn sim() -> (ksef_sim::SimulatorHandle, KsefClient) {
+async fn sim() -> (checked::CheckedSim, KsefClient) {
     let sim = ksef_sim::Simulator::builder()
         .seed(7)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

@@ -2,6 +2,10 @@
 //! SDK, and the temporal scope that removes what it created — also when its body fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use ksef::crypto::cert::PersonId;
 use ksef::model::api::{SubjectType, TestDataPermissionType};
 use ksef::model::{ContextIdentifier, Environment, Nip, Pesel};
@@ -12,11 +16,11 @@ const GROUP: &str = "7010002139";
 const MEMBER: &str = "1111111111";
 const PESEL: &str = "44051401359";
 
-async fn sim() -> (ksef_sim::SimulatorHandle, KsefClient) {
+async fn sim() -> (checked::CheckedSim, KsefClient) {
     let sim = ksef_sim::Simulator::builder()
         .seed(11)
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())

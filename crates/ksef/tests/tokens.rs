@@ -3,6 +3,10 @@
 //! the rules around it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 #[path = "../examples/tokens.rs"]
 #[allow(dead_code)]
 mod example;
@@ -15,8 +19,11 @@ use ksef::{Error, KsefClient, TestIdentity};
 
 const NIP: &str = "5265877635";
 
-async fn sim() -> (ksef_sim::SimulatorHandle, KsefClient) {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+async fn sim() -> (checked::CheckedSim, KsefClient) {
+    let sim = ksef_sim::Simulator::builder()
+        .start_checked()
+        .await
+        .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())
         .build()
         .unwrap();

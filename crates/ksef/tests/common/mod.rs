@@ -1,13 +1,17 @@
 //! Helpers shared by the SDK's permission test files: an in-process simulator and owner logins.
 
+#[path = "../../../ksef-sim/tests/checked/mod.rs"]
+pub mod checked;
+use checked::StartChecked;
+
 use ksef::model::{ContextIdentifier, Nip};
 use ksef::{AuthenticatedClient, KsefClient, TestIdentity};
 
 /// A simulator without rate limits and a client that polls every 10 ms.
-pub async fn sim() -> (ksef_sim::SimulatorHandle, KsefClient) {
+pub async fn sim() -> (checked::CheckedSim, KsefClient) {
     let sim = ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap();
     let client = KsefClient::builder_for_url(&sim.base_url())
