@@ -5,6 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::{CheckedSim, StartChecked};
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
@@ -14,6 +18,9 @@ const TEMPLATE: &str = include_str!("../../../fixtures/invoices/invoice-template
 
 /// A simulator on its own runtime, a config dir, and a NIP; dropped at the end of a test.
 struct Env {
+    /// Dropped first (fields drop in order), while its runtime still runs: fails the test if
+    /// any response did not match the spec.
+    _sim: CheckedSim,
     _rt: tokio::runtime::Runtime,
     url: String,
     config: tempfile::TempDir,
@@ -27,15 +34,13 @@ impl Env {
             .enable_all()
             .build()
             .unwrap();
-        let sim = rt.block_on(ksef_sim::Simulator::builder().start()).unwrap();
+        let sim = rt
+            .block_on(ksef_sim::Simulator::builder().start_checked())
+            .unwrap();
         let url = sim.base_url();
-        // Keep the simulator running for the runtime's lifetime.
-        rt.spawn(async move {
-            std::future::pending::<()>().await;
-            drop(sim);
-        });
         let nip = ksef_model::Nip::random(&mut rand::rng()).to_string();
         Self {
+            _sim: sim,
             _rt: rt,
             url,
             config: tempfile::tempdir().unwrap(),
