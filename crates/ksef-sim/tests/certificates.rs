@@ -730,6 +730,34 @@ async fn rate_limit_overrides_are_enforced() {
         .call(OperationId::ContextLimits, &[], Some(&access), Body::None)
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
+    // The low override again, then DELETE /testdata/rate-limits restores the defaults.
+    let r = api
+        .call(
+            OperationId::TestdataSetRateLimits,
+            &[],
+            Some(&access),
+            Body::Json(json!({"rateLimits": rl})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let r = api
+        .call(
+            OperationId::TestdataResetRateLimits,
+            &[],
+            Some(&access),
+            Body::None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(
+            api.call(OperationId::ContextLimits, &[], Some(&access), Body::None)
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses, [200, 200, 200]);
     sim.shutdown().await;
 }
 
