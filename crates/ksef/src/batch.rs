@@ -1,11 +1,14 @@
 //! Batch packaging, sans-IO: invoices → one archive (Zip or TarGz) → binary parts → each part
 //! encrypted and hashed in the same pass, spilled to a temporary file.
 //!
-//! Memory stays bounded by the streaming buffers (a few hundred KiB per stage plus the archive
-//! index), whatever the number of invoices: the archive is written through a [`std::io::Write`]
-//! that hashes the whole plaintext archive, cuts it into parts at the size limit, and encrypts
-//! each part into its own temporary file with [`SessionKey::encrypting_writer`] (AES-CBC and both
-//! SHA-256s in one pass). Nothing is ever held whole in memory.
+//! Memory stays bounded by the streaming buffers (a few MB: one chunk of invoices being
+//! compressed, a few hundred KiB per later stage) plus about 60 bytes per invoice (its name, size
+//! and SHA-256, kept compactly in [`PackedInvoices`] to map KSeF's results back, and 16 bytes of
+//! zip index), whatever the number or size of invoices: the archive is written through a
+//! [`std::io::Write`] that hashes the whole plaintext archive, cuts it into parts at the size
+//! limit, and encrypts each part into its own temporary file with
+//! [`SessionKey::encrypting_writer`] (AES-CBC and both SHA-256s in one pass). Nothing is ever
+//! held whole in memory.
 //!
 //! ```
 //! use ksef::batch::{BatchBuilder, BatchInvoice, Compression};
@@ -33,6 +36,8 @@ use ksef_model::ids::Sha256Base64;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+
+mod zip_stream;
 
 /// KSeF's limit of one part before encryption (100 MB, decimal).
 pub const MAX_PART_SIZE: u64 = 100_000_000;
@@ -126,6 +131,126 @@ pub struct PackedInvoice {
     pub size: u64,
 }
 
+/// The invoices of a [`BatchPackage`], in archive order.
+///
+/// Kept compactly because a package lives as long as its batch is sent: the names share one
+/// buffer and the digests are raw bytes, about 45 bytes plus the name per invoice (100 000
+/// invoices: ≈ 6 MB rather than ≈ 15 MB as separate strings). Items come out as
+/// [`PackedInvoice`] values; [`name`](Self::name) reads a name without allocating.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PackedInvoices {
+    names: String,
+    name_ends: Vec<usize>,
+    hashes: Vec<[u8; 32]>,
+    sizes: Vec<u32>,
+}
+
+impl std::fmt::Debug for PackedInvoices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedInvoices")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PackedInvoices {
+    /// How many invoices.
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// The name of invoice `index` inside the archive.
+    pub fn name(&self, index: usize) -> Option<&str> {
+        let end = *self.name_ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            i => *self.name_ends.get(i - 1)?,
+        };
+        self.names.get(start..end)
+    }
+
+    /// Invoice `index`.
+    pub fn get(&self, index: usize) -> Option<PackedInvoice> {
+        Some(PackedInvoice {
+            name: self.name(index)?.to_owned(),
+            hash: Sha256Base64::from_digest(*self.hashes.get(index)?),
+            size: u64::from(*self.sizes.get(index)?),
+        })
+    }
+
+    /// The invoices in archive order.
+    pub fn iter(&self) -> PackedInvoiceIter<'_> {
+        PackedInvoiceIter {
+            invoices: self,
+            next: 0,
+        }
+    }
+
+    /// Names admitted so far (a name may be admitted before its invoice is described).
+    fn names_admitted(&self) -> impl Iterator<Item = &str> {
+        (0..self.name_ends.len()).filter_map(|i| self.name(i))
+    }
+
+    fn admit_name(&mut self, name: &str) {
+        self.names.push_str(name);
+        self.name_ends.push(self.names.len());
+    }
+
+    fn push_details(&mut self, hash: [u8; 32], size: usize) -> Result<()> {
+        let size = u32::try_from(size)
+            .map_err(|_| Error::InvalidInput(format!("an invoice of {size} bytes")))?;
+        self.hashes.push(hash);
+        self.sizes.push(size);
+        Ok(())
+    }
+
+    /// Name and size of each described invoice, in order.
+    fn names_and_sizes(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (self.name(i).unwrap_or_default(), u64::from(s)))
+    }
+}
+
+impl<'a> IntoIterator for &'a PackedInvoices {
+    type Item = PackedInvoice;
+    type IntoIter = PackedInvoiceIter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// The iterator of [`PackedInvoices::iter`].
+#[derive(Clone, Debug)]
+pub struct PackedInvoiceIter<'a> {
+    invoices: &'a PackedInvoices,
+    next: usize,
+}
+
+impl Iterator for PackedInvoiceIter<'_> {
+    type Item = PackedInvoice;
+
+    fn next(&mut self) -> Option<PackedInvoice> {
+        let item = self.invoices.get(self.next)?;
+        self.next += 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.invoices.len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for PackedInvoiceIter<'_> {}
+
 /// One encrypted part, spilled to a temporary file (deleted when the part is dropped).
 #[derive(Debug)]
 pub struct BatchPart {
@@ -175,7 +300,7 @@ pub struct BatchPackage {
     file_size: u64,
     file_hash: Sha256Base64,
     parts: Vec<BatchPart>,
-    invoices: Vec<PackedInvoice>,
+    invoices: PackedInvoices,
 }
 
 impl BatchPackage {
@@ -200,7 +325,7 @@ impl BatchPackage {
     }
 
     /// The invoices, in archive order.
-    pub fn invoices(&self) -> &[PackedInvoice] {
+    pub fn invoices(&self) -> &PackedInvoices {
         &self.invoices
     }
 
@@ -303,60 +428,49 @@ impl BatchBuilder {
             whole_size: 0,
             failure: None,
         };
-        let mut packed = Vec::new();
-        let mut names = std::collections::HashSet::new();
-        let mut admitted = 0usize;
-        // Loads an invoice and checks what needs the whole batch (count, unique names); the
-        // per-invoice checks and hash run in `describe`, on the compression threads for Zip.
-        let mut admit = |inv: BatchInvoice| -> Result<(String, Vec<u8>)> {
-            if admitted >= self.max_invoices {
-                return Err(Error::InvalidInput(format!(
-                    "more than {} invoices: KSeF takes at most 10 000 per session; split the batch",
-                    self.max_invoices
-                )));
-            }
-            let (name, xml) = inv.load()?;
-            if !names.insert(name.clone()) {
-                return Err(Error::InvalidInput(format!(
-                    "two invoices are named {name}; archive names must be unique"
-                )));
-            }
-            admitted += 1;
-            Ok((name, xml))
+        let mut admission = Admission {
+            max_invoices: self.max_invoices,
+            packed: PackedInvoices::default(),
+            seen: std::collections::HashSet::new(),
+            hasher: std::hash::RandomState::new(),
         };
         let arch = archive_io_err;
+        let now = time::OffsetDateTime::now_utc();
         let splitter = match self.compression {
             Compression::Zip => {
-                let mut zip = zip::ZipWriter::new_stream(splitter);
-                let options = zip::write::SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Deflated)
-                    .compression_level(Some(i64::from(self.level)));
-                // Entries are deflated in chunks on all cores, then appended in input order.
+                let mut zip = zip_stream::ZipStream::new(splitter, now);
+                // Entries are checked, hashed and deflated in chunks on all cores, then appended
+                // in input order.
                 let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-                let mut iter = invoices.into_iter();
-                loop {
-                    let mut chunk = Vec::with_capacity(ZIP_CHUNK);
-                    for inv in iter.by_ref().take(ZIP_CHUNK) {
-                        chunk.push(admit(inv)?);
+                let mut iter = invoices.into_iter().peekable();
+                while iter.peek().is_some() {
+                    let mut chunk = Vec::new();
+                    let mut bytes = 0;
+                    while chunk.len() < ZIP_CHUNK && bytes < ZIP_CHUNK_BYTES {
+                        let Some(inv) = iter.next() else { break };
+                        let (name, xml) = admission.admit(inv)?;
+                        bytes += xml.len();
+                        chunk.push((name, xml));
                     }
-                    if chunk.is_empty() {
-                        break;
-                    }
-                    for (prepared, info) in compress_chunk(&chunk, options, workers)? {
-                        packed.push(info);
-                        zip.add_prepared_file(prepared).map_err(zip_err)?;
+                    let deflated = compress_chunk(&chunk, self.level, workers)?;
+                    for ((name, xml), (hash, entry)) in chunk.iter().zip(deflated) {
+                        admission.packed.push_details(hash, xml.len())?;
+                        zip.add(name, xml.len() as u64, &entry).map_err(arch)?;
                     }
                 }
-                zip.finish().map_err(zip_err)?.into_inner()
+                zip.finish(admission.packed.names_and_sizes())
+                    .map_err(arch)?
             }
             Compression::TarGz => {
                 let gz =
                     flate2::write::GzEncoder::new(splitter, flate2::Compression::new(self.level));
                 let mut tar = tar::Builder::new(gz);
-                let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+                let mtime = now.unix_timestamp().max(0) as u64;
                 for inv in invoices {
-                    let (name, xml) = admit(inv)?;
-                    packed.push(describe(&name, &xml)?);
+                    let (name, xml) = admission.admit(inv)?;
+                    admission
+                        .packed
+                        .push_details(describe(&name, &xml)?, xml.len())?;
                     let mut header = tar::Header::new_gnu();
                     header.set_size(xml.len() as u64);
                     header.set_mode(0o644);
@@ -368,12 +482,17 @@ impl BatchBuilder {
                 tar.into_inner().map_err(arch)?.finish().map_err(arch)?
             }
         };
+        let mut packed = admission.packed;
         if packed.is_empty() {
             return Err(Error::InvalidInput(
                 "a batch needs at least one invoice".into(),
             ));
         }
         let (file_size, file_hash, parts) = splitter.finish()?;
+        packed.names.shrink_to_fit();
+        packed.name_ends.shrink_to_fit();
+        packed.hashes.shrink_to_fit();
+        packed.sizes.shrink_to_fit();
         Ok(BatchPackage {
             compression: self.compression,
             file_size,
@@ -384,26 +503,49 @@ impl BatchBuilder {
     }
 }
 
-/// Invoices deflated together (≈1.4 MB of 5.5 KB invoices: bounded memory, enough work per
-/// thread).
+/// Most invoices deflated together (≈1.4 MB of 5.5 KB invoices: enough work per thread)…
 const ZIP_CHUNK: usize = 256;
+/// …and most bytes: a chunk of large invoices stops here, so memory stays at a few MB whatever
+/// the invoices' size.
+const ZIP_CHUNK_BYTES: usize = 4 << 20;
 
-fn zip_err(e: zip::result::ZipError) -> Error {
-    match e {
-        zip::result::ZipError::Io(e) => archive_io_err(e),
-        other => Error::Archive(other.to_string()),
+/// Checks what needs the whole batch (count, unique names) as invoices come in.
+struct Admission {
+    max_invoices: usize,
+    /// The names so far (and, once described, hashes and sizes).
+    packed: PackedInvoices,
+    /// 64-bit hashes of the names so far: a hit is confirmed against the names themselves, so a
+    /// hash collision costs a scan, never a wrong answer.
+    seen: std::collections::HashSet<u64>,
+    hasher: std::hash::RandomState,
+}
+
+impl Admission {
+    /// Loads an invoice and admits its name.
+    fn admit(&mut self, inv: BatchInvoice) -> Result<(String, Vec<u8>)> {
+        if self.packed.name_ends.len() >= self.max_invoices {
+            return Err(Error::InvalidInput(format!(
+                "more than {} invoices: KSeF takes at most 10 000 per session; split the batch",
+                self.max_invoices
+            )));
+        }
+        let (name, xml) = inv.load()?;
+        let h = std::hash::BuildHasher::hash_one(&self.hasher, name.as_str());
+        if !self.seen.insert(h) && self.packed.names_admitted().any(|n| n == name) {
+            return Err(Error::InvalidInput(format!(
+                "two invoices are named {name}; archive names must be unique"
+            )));
+        }
+        self.packed.admit_name(&name);
+        Ok((name, xml))
     }
 }
 
-/// Checks one invoice (non-empty, UTF-8, no BOM, size) and describes it: name, SHA-256, size.
-fn describe(name: &str, xml: &[u8]) -> Result<PackedInvoice> {
+/// Checks one invoice (non-empty, UTF-8, no BOM, size) and takes its SHA-256.
+fn describe(name: &str, xml: &[u8]) -> Result<[u8; 32]> {
     crate::session::check_invoice_bytes(xml)
         .map_err(|e| Error::InvalidInput(format!("invoice {name}: {e}")))?;
-    Ok(PackedInvoice {
-        name: name.to_owned(),
-        hash: Sha256Base64::from_digest(Sha256::digest(xml).into()),
-        size: xml.len() as u64,
-    })
+    Ok(Sha256::digest(xml).into())
 }
 
 /// Checks, hashes and deflates a chunk of entries on up to `workers` threads, keeping the
@@ -411,16 +553,16 @@ fn describe(name: &str, xml: &[u8]) -> Result<PackedInvoice> {
 /// runs beside the compression rather than on the single writing thread).
 fn compress_chunk(
     chunk: &[(String, Vec<u8>)],
-    options: zip::write::SimpleFileOptions,
+    level: u32,
     workers: usize,
-) -> Result<Vec<(zip::write::PreparedZipFile, PackedInvoice)>> {
+) -> Result<Vec<([u8; 32], zip_stream::Deflated)>> {
     let prepare = |c: &[(String, Vec<u8>)]| {
+        let mut deflater = zip_stream::Deflater::new(level);
         c.iter()
             .map(|(name, xml)| {
-                let info = describe(name, xml)?;
-                let prepared =
-                    zip::write::PreparedZipFile::from_data(name, options, xml).map_err(zip_err)?;
-                Ok((prepared, info))
+                let hash = describe(name, xml)?;
+                let entry = deflater.deflate(xml).map_err(archive_io_err)?;
+                Ok((hash, entry))
             })
             .collect::<Result<Vec<_>>>()
     };

@@ -330,8 +330,8 @@ async fn map_results(
                 }
             });
             BatchInvoiceResult {
-                name: inv.name.clone(),
-                hash: inv.hash.clone(),
+                name: inv.name,
+                hash: inv.hash,
                 outcome,
             }
         })

@@ -176,3 +176,84 @@ fn limits_and_bad_inputs_are_typed_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");
 }
+
+/// Our own zip writer (see `batch/zip_stream.rs`) against independent readers: the `zip` crate,
+/// Info-ZIP `unzip -t` and Python's `zipfile`, with more than 65 535 entries (ZIP64 end records)
+/// and a non-ASCII name (UTF-8 flag). `unzip` and `python3` are run where installed.
+#[test]
+fn zip_with_many_entries_reads_in_other_tools() {
+    const N: usize = 70_000;
+    let name = |i: usize| {
+        if i == 7 {
+            "faktura-zażółć.xml".to_owned()
+        } else {
+            format!("{i:06}.xml")
+        }
+    };
+    let xml = |i: usize| format!("<a>{}</a>", i * 7919 % 100_003).into_bytes();
+    let key = SessionKey::generate().unwrap();
+    let package = BatchBuilder::new(key.clone())
+        .max_invoices(N)
+        .build((0..N).map(|i| BatchInvoice::bytes(name(i), xml(i))))
+        .unwrap();
+    assert_eq!(package.invoices().len(), N);
+    assert_eq!(package.invoices().name(7), Some("faktura-zażółć.xml"));
+    let packed = package.invoices().get(N - 1).unwrap();
+    assert_eq!(packed.name, name(N - 1));
+    assert_eq!(packed.hash.as_str(), sha256_base64(&xml(N - 1)));
+    assert_eq!(packed.size, xml(N - 1).len() as u64);
+    let archive = reassemble(&package, &key).unwrap();
+
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(archive.as_slice())).unwrap();
+    assert_eq!(zip.len(), N);
+    for i in [0, 7, 65_535, 65_536, N - 1] {
+        let mut f = zip.by_index(i).unwrap();
+        assert_eq!(f.name().unwrap(), name(i));
+        let mut out = Vec::new();
+        f.read_to_end(&mut out).unwrap();
+        assert_eq!(out, xml(i));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.zip");
+    std::fs::write(&path, &archive).unwrap();
+    match std::process::Command::new("unzip")
+        .arg("-tqq")
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "unzip -t: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("unzip not run: {e}"),
+    }
+    let script = "import sys, zipfile\n\
+        z = zipfile.ZipFile(sys.argv[1])\n\
+        assert z.testzip() is None\n\
+        names = z.namelist()\n\
+        print(len(names), names[7], z.read(names[-1]).decode())\n";
+    match std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "python zipfile: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                format!(
+                    "{N} faktura-zażółć.xml {}",
+                    String::from_utf8_lossy(&xml(N - 1))
+                )
+            );
+        }
+        Err(e) => eprintln!("python3 not run: {e}"),
+    }
+}
