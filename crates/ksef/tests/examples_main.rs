@@ -7,6 +7,10 @@
 // binaries do; here those two are also loaded on their own, to run their `run`.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use std::collections::HashMap;
 use std::env::VarError;
 
@@ -77,7 +81,10 @@ async fn send_invoice_runs_with_sim_flag_and_with_ksef_sim() {
 /// files (`KSEF_CERT`, `KSEF_KEY`): the example signs in with them and sends one invoice there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_invoice_runs_against_ksef_env_with_certificate_files() {
-    let sim = ksef_sim::Simulator::builder().start().await.unwrap();
+    let sim = ksef_sim::Simulator::builder()
+        .start_checked()
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let key = ksef::crypto::keys::PrivateKey::generate(ksef::crypto::keys::KeyKind::P256).unwrap();
     let cert = ksef::crypto::cert::test_seal(&key, "ksef-rs example", NIP).unwrap();

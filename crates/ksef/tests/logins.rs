@@ -2,6 +2,10 @@
 //! — against the in-process simulator, and the 24 h MF public-key refresh (`public_key_ttl`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use std::time::Duration;
 
 use ksef::crypto::keys::{KeyKind, PrivateKey};
@@ -12,10 +16,10 @@ use ksef_sim::faults::{FaultPlan, FaultRule};
 
 const NIP: &str = "5265877635";
 
-async fn sim() -> ksef_sim::SimulatorHandle {
+async fn sim() -> checked::CheckedSim {
     ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap()
 }

@@ -3,6 +3,10 @@
 //! `with_online` closing its session when the body panics or the future is cancelled.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../ksef-sim/tests/checked/mod.rs"]
+mod checked;
+use checked::StartChecked;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,10 +37,10 @@ fn client(base: &str) -> KsefClient {
         .unwrap()
 }
 
-async fn sim() -> ksef_sim::SimulatorHandle {
+async fn sim() -> checked::CheckedSim {
     ksef_sim::Simulator::builder()
         .rate_limits(false)
-        .start()
+        .start_checked()
         .await
         .unwrap()
 }
