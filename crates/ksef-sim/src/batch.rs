@@ -286,7 +286,7 @@ fn open(inner: &Inner, req: &Req) -> Result<Response, ApiError> {
             auth_ref: caller.auth_ref,
             context: caller.context,
             subject: caller.subject,
-            invoices: Vec::new(),
+            invoices: Default::default(),
             upo_pages: Vec::new(),
             batch: Some(BatchData {
                 file_size: file.file_size,
@@ -433,27 +433,90 @@ fn close(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
                 Some(_) => {}
             }
         }
-        let job = Job {
-            key: s.key.clone(),
-            form: s.form.clone(),
-            file_size: b.file_size,
-            file_hash: b.file_hash,
-            tar_gz: b.tar_gz,
-            limits,
-            // The spooled parts move to the processing task (their files go with it).
-            parts: b
-                .parts
-                .iter_mut()
-                .filter_map(|p| Some((p.hash, p.data.take()?)))
-                .collect(),
-        };
+        let job = take_job(s, limits);
         s.status = Status::new(150, "Trwa przetwarzanie");
         s.updated = now;
         job
     };
     let task_inner = inner.clone();
-    tokio::task::spawn_blocking(move || process(&task_inner, &r, job));
+    let delay = inner.config.batch_delay;
+    if delay.is_zero() {
+        tokio::task::spawn_blocking(move || process(&task_inner, &r, job, 0));
+    } else {
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tokio::task::spawn_blocking(move || process(&task_inner, &r, job, 0)).await;
+        });
+    }
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// What processing needs, taken from a closed session (the spooled parts move to the
+/// processing task; their files go with it).
+fn take_job(s: &mut Session, limits: SessionLimits) -> Job {
+    let (file_size, file_hash, tar_gz, parts) = match s.batch.as_mut() {
+        Some(b) => (
+            b.file_size,
+            b.file_hash,
+            b.tar_gz,
+            b.parts
+                .iter_mut()
+                .filter_map(|p| Some((p.hash, p.data.take()?)))
+                .collect(),
+        ),
+        None => (0, [0; 32], false, Vec::new()),
+    };
+    Job {
+        key: s.key.clone(),
+        form: s.form.clone(),
+        file_size,
+        file_hash,
+        tar_gz,
+        limits,
+        parts,
+    }
+}
+
+/// Processes the batch sessions a stop interrupted (`--state-dir`): closed (150) and not
+/// finished. Their parts were stored at upload; the invoices settled before the stop are kept
+/// and processing goes on after them (the archive's entries come in the same order).
+pub(crate) fn resume(inner: &Arc<Inner>) {
+    let jobs: Vec<(String, Job, usize)> = {
+        let mut guard = inner.state();
+        let st = &mut *guard;
+        let closed: Vec<String> = st
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.batch.is_some() && s.status.code == 150)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let mut jobs = Vec::new();
+        for r in closed {
+            let Some(context) = st.sessions.get(&r).map(|s| s.context.clone()) else {
+                continue;
+            };
+            let (_, limits) = st.certs.session_limits_for(&context);
+            let Some(s) = st.sessions.get_mut(&r) else {
+                continue;
+            };
+            let declared = s.batch.as_ref().map_or(0, |b| b.parts.len());
+            let done = s.invoices.len();
+            let job = take_job(s, limits);
+            if job.parts.len() != declared {
+                s.status = failure(
+                    500,
+                    "Części paczki nie zachowały się po restarcie symulatora.",
+                );
+                continue;
+            }
+            jobs.push((r, job, done));
+        }
+        jobs
+    };
+    for (r, job, done) in jobs {
+        let task_inner = inner.clone();
+        tokio::task::spawn_blocking(move || process(&task_inner, &r, job, done));
+    }
 }
 
 fn cancel_for_timeout(s: &mut Session, now: OffsetDateTime) {
@@ -510,10 +573,11 @@ fn io_failure(e: std::io::Error) -> Status {
     failure(500, format!("Błąd zapisu paczki: {e}."))
 }
 
-/// Decrypts, checks, unpacks and verifies; runs on a blocking thread.
-fn process(inner: &Inner, r: &str, job: Job) {
+/// Decrypts, checks, unpacks and verifies; runs on a blocking thread. The first `done` entries
+/// were settled before a restart and are skipped.
+fn process(inner: &Inner, r: &str, job: Job, done: usize) {
     let outcome =
-        decrypt_and_check(&job).and_then(|archive| verify_entries(inner, r, &job, &archive));
+        decrypt_and_check(&job).and_then(|archive| verify_entries(inner, r, &job, &archive, done));
     match outcome {
         Ok(()) => crate::sessions::finish_session(inner, r),
         Err(status) => {
@@ -615,11 +679,22 @@ fn decrypt_and_check(job: &Job) -> Result<File, Status> {
 
 /// Verifies every entry of the (already checked) archive as an online invoice, in windows of
 /// at most [`WINDOW_INVOICES`] invoices or [`WINDOW_BYTES`] bytes.
-fn verify_entries(inner: &Inner, r: &str, job: &Job, archive: &File) -> Result<(), Status> {
+fn verify_entries(
+    inner: &Inner,
+    r: &str,
+    job: &Job,
+    archive: &File,
+    done: usize,
+) -> Result<(), Status> {
     let mut window: Vec<(String, Vec<u8>)> = Vec::new();
     let mut window_bytes = 0;
-    let mut settled = 0;
+    let mut settled = done;
+    let mut seen = 0;
     for_each_entry(archive, job.tar_gz, job.limits, &mut |name, xml| {
+        seen += 1;
+        if seen <= done {
+            return;
+        }
         window_bytes += xml.len();
         window.push((name, xml));
         if window.len() >= WINDOW_INVOICES || window_bytes >= WINDOW_BYTES {

@@ -29,7 +29,7 @@ use crate::error::ApiError;
 use crate::ids::rfc3339;
 use crate::invoice_xml::InvoiceMeta;
 use crate::keys::SimKeys;
-use crate::server::{Caller, Inner, Req, json_ok, xml_ok};
+use crate::server::{Inner, Req, json_ok, xml_ok};
 use crate::state::{Ident, State, Status};
 
 /// Exports running at once per context (400 21182 beyond).
@@ -81,12 +81,13 @@ struct Export {
     created: OffsetDateTime,
     status: Status,
     completed: Option<OffsetDateTime>,
-    /// The work still to do (taken by the worker).
+    /// The work still to do (cleared when the package is built, so that an export interrupted
+    /// by a stop under `--state-dir` is built after the restart).
     job: Option<ExportJob>,
     package: Option<Package>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct ExportJob {
     filters: InvoiceQueryFilters,
     range: Range,
@@ -118,6 +119,23 @@ struct Part {
     encrypted_hash: String,
     token: String,
     url_until: OffsetDateTime,
+}
+
+/// Builds the exports a stop interrupted (`--state-dir`): accepted (100) with their work not
+/// done.
+pub(crate) fn resume_exports(inner: &Arc<Inner>) {
+    let pending: Vec<(String, Ident)> = inner
+        .state()
+        .retrieval
+        .exports
+        .iter()
+        .filter(|(_, e)| e.status.code == 100 && e.job.is_some())
+        .map(|(r, e)| (r.clone(), e.context.clone()))
+        .collect();
+    for (r, context) in pending {
+        let task_inner = inner.clone();
+        tokio::task::spawn_blocking(move || build_export(&task_inner, &r, &context));
+    }
 }
 
 impl RetrievalState {
@@ -866,12 +884,14 @@ fn start_export(inner: &Arc<Inner>, req: &Req) -> Result<Response, ApiError> {
         let r = reference.clone();
         let delay = inner.config.retrieval.export_delay;
         if delay.is_zero() {
-            tokio::task::spawn_blocking(move || build_export(&task_inner, &r, &caller));
+            tokio::task::spawn_blocking(move || build_export(&task_inner, &r, &caller.context));
         } else {
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                let _ = tokio::task::spawn_blocking(move || build_export(&task_inner, &r, &caller))
-                    .await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    build_export(&task_inner, &r, &caller.context)
+                })
+                .await;
             });
         }
     }
@@ -917,15 +937,16 @@ fn archive(files: &[(String, Vec<u8>)], metadata: &[u8], tar_gz: bool) -> std::i
 
 /// Builds an export's package (on a blocking thread): selects the rows, archives, splits into
 /// parts and encrypts each with the export key.
-fn build_export(inner: &Inner, reference: &str, caller: &Caller) {
+fn build_export(inner: &Inner, reference: &str, context: &Ident) {
     let now = inner.now();
     let cap = inner.config.retrieval.rows;
     let mut st = inner.state();
     let Some(job) = st
         .retrieval
         .exports
-        .get_mut(reference)
-        .and_then(|e| e.job.take())
+        .get(reference)
+        .filter(|e| e.status.code == 100)
+        .and_then(|e| e.job.clone())
     else {
         return;
     };
@@ -936,7 +957,7 @@ fn build_export(inner: &Inner, reference: &str, caller: &Caller) {
     if range.restrict && permanent {
         range.to = range.to.min(mark);
     }
-    let rows = select(&mut st, now, &job.filters, &range, &caller.context);
+    let rows = select(&mut st, now, &job.filters, &range, context);
     let truncated = rows.len() > cap;
     let rows = &rows[..rows.len().min(cap)];
     let mut files = Vec::new();
@@ -1007,6 +1028,7 @@ fn build_export(inner: &Inner, reference: &str, caller: &Caller) {
     let Some(export) = st.retrieval.exports.get_mut(reference) else {
         return;
     };
+    export.job = None;
     export.completed = Some(now);
     match outcome {
         Ok(p) => {

@@ -25,6 +25,7 @@ mod state;
 mod testdata;
 mod tls;
 mod tokens;
+mod tracked;
 mod upo;
 mod xsd;
 

@@ -12,9 +12,10 @@
 //! Derived indexes (KSeF number → invoice, duplicate keys, presigned UPO links) are rebuilt when
 //! the database is opened, not stored.
 //!
-//! Durability: every request ends with [`Persist::flush`], which finds what the request changed
-//! (cheap fingerprints per record, byte comparison per small area: the whole state is never
-//! serialised per request), hands the rows to one writer thread and waits until they are
+//! Durability: every request ends with [`Persist::flush`], which takes what the state's
+//! containers recorded as changed (`tracked.rs`; fingerprints and byte comparison then skip
+//! rewrites of unchanged records: neither the whole state nor all records are visited per
+//! request), hands the rows to one writer thread and waits until they are
 //! committed (`synchronous=FULL`) before the response leaves. The writer commits everything
 //! queued at once (group commit), so concurrent requests share one fsync. A background tick
 //! persists what asynchronous processing changes between requests.
@@ -33,6 +34,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::state::{AuthOp, Challenge, Download, Invoice, Session, State, UpoPage};
+use crate::tracked::Area;
 
 /// The schema this build writes. A database with a higher version was written by a newer
 /// simulator and is refused at start.
@@ -94,12 +96,13 @@ enum Op {
     Meta(&'static str, Vec<u8>),
     Area(&'static str, Vec<u8>),
     Record(&'static str, String, Vec<u8>),
+    /// `xml`/`upo`: `None` keeps what the row holds (written before).
     Invoice {
         session: String,
         ordinal: u32,
         json: Vec<u8>,
-        xml: Option<Vec<u8>>,
-        upo: Option<Vec<u8>>,
+        xml: Option<Option<Vec<u8>>>,
+        upo: Option<Option<Vec<u8>>>,
     },
     UpoPage {
         session: String,
@@ -347,10 +350,21 @@ fn write(conn: &mut Connection, batches: Vec<Batch>) -> rusqlite::Result<()> {
                 upo,
             } => {
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO invoice (session, ordinal, json, xml, upo)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO invoice (session, ordinal, json, xml, upo)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (session, ordinal) DO UPDATE SET json = excluded.json,
+                       xml = CASE WHEN ?6 THEN excluded.xml ELSE invoice.xml END,
+                       upo = CASE WHEN ?7 THEN excluded.upo ELSE invoice.upo END",
                 )?
-                .execute(params![session, ordinal, json, xml, upo])?;
+                .execute(params![
+                    session,
+                    ordinal,
+                    json,
+                    xml.as_ref().and_then(Option::as_deref),
+                    upo.as_ref().and_then(Option::as_deref),
+                    xml.is_some(),
+                    upo.is_some(),
+                ])?;
             }
             Op::UpoPage {
                 session,
@@ -420,8 +434,10 @@ fn auth_fp(a: &AuthOp) -> AuthFp {
     }
 }
 
-/// The rows that differ between `st` (and the keys) and what `t` says was written.
-fn diff(t: &mut Tracker, st: &State, keys: &crate::keys::SimKeys) -> Result<Vec<Op>, String> {
+/// The rows changed since the last call: what the state's containers recorded as changed
+/// (`tracked.rs`), compared with what `t` says was written, so that the cost of a flush follows
+/// what the request changed and not the size of the state.
+fn diff(t: &mut Tracker, st: &mut State, keys: &crate::keys::SimKeys) -> Result<Vec<Op>, String> {
     let mut ops = Vec::new();
     let rng = st.rng.position();
     if rng != t.rng {
@@ -454,41 +470,59 @@ fn diff(t: &mut Tracker, st: &State, keys: &crate::keys::SimKeys) -> Result<Vec<
             ops.push(Op::Area(name, bytes));
         }
     };
-    area("persons", json(&st.persons)?);
-    area("subjects", json(&st.subjects)?);
-    area("grants", json(&st.grants)?);
-    area("tokens", json(&st.tokens)?);
-    area("attachments", json(&st.attachments)?);
-    area("blocked", json(&st.blocked)?);
-    area("certs", json(&st.certs)?);
-    area("perm", json(&st.perm)?);
-    area("collective", json(&st.collective)?);
-    area("retrieval", json(&st.retrieval)?);
-    for (token, data) in st.retrieval.part_data() {
-        if !data.is_empty() && !t.export_parts.contains(token) {
-            t.export_parts.insert(token.to_owned());
-            ops.push(Op::Blob("export", token.to_owned(), data.to_vec()));
+    macro_rules! areas {
+        ($($name:literal => $field:ident),* $(,)?) => {$(
+            if st.$field.take_changed() {
+                area($name, json(&*st.$field)?);
+            }
+        )*};
+    }
+    areas!(
+        "persons" => persons,
+        "subjects" => subjects,
+        "grants" => grants,
+        "tokens" => tokens,
+        "attachments" => attachments,
+        "blocked" => blocked,
+        "certs" => certs,
+        "perm" => perm,
+        "collective" => collective,
+    );
+    if st.retrieval.take_changed() {
+        area("retrieval", json(&*st.retrieval)?);
+        for (token, data) in st.retrieval.part_data() {
+            if !data.is_empty() && !t.export_parts.contains(token) {
+                t.export_parts.insert(token.to_owned());
+                ops.push(Op::Blob("export", token.to_owned(), data.to_vec()));
+            }
         }
     }
-    for (r, a) in &st.auths {
+    for r in st.auths.take_changed() {
+        let Some(a) = st.auths.get(&r) else { continue };
         let fp = auth_fp(a);
-        if t.auths.get(r) != Some(&fp) {
-            t.auths.insert(r.clone(), fp);
+        if t.auths.get(&r) != Some(&fp) {
             ops.push(Op::Record("auth", r.clone(), json(a)?));
+            t.auths.insert(r, fp);
         }
     }
-    for (r, c) in &st.challenges {
-        if t.challenges.get(r) != Some(&c.used) {
-            t.challenges.insert(r.clone(), c.used);
+    for r in st.challenges.take_changed() {
+        let Some(c) = st.challenges.get(&r) else {
+            continue;
+        };
+        if t.challenges.get(&r) != Some(&c.used) {
             ops.push(Op::Record("challenge", r.clone(), json(c)?));
+            t.challenges.insert(r, c.used);
         }
     }
-    for (r, s) in &st.sessions {
+    for r in st.sessions.take_changed() {
+        let Some(s) = st.sessions.get_mut_unrecorded(&r) else {
+            continue;
+        };
         let tracked = t.sessions.entry(r.clone()).or_default();
         let fp = session_fp(s);
         if tracked.fp != Some(fp) {
             tracked.fp = Some(fp);
-            ops.push(Op::Record("session", r.clone(), json(s)?));
+            ops.push(Op::Record("session", r.clone(), json(&*s)?));
             if let Some(b) = &s.batch {
                 tracked.parts.resize(b.parts.len(), false);
                 for (i, p) in b.parts.iter().enumerate() {
@@ -504,21 +538,28 @@ fn diff(t: &mut Tracker, st: &State, keys: &crate::keys::SimKeys) -> Result<Vec<
                 }
             }
         }
-        for (i, inv) in s.invoices.iter().enumerate() {
+        for i in s.invoices.take_changed() {
+            let Some(inv) = s.invoices.get(i) else {
+                continue;
+            };
             let fp = invoice_fp(inv);
-            if tracked.invoices.get(i) == Some(&fp) {
+            let before = tracked.invoices.get(i).copied();
+            if before == Some(fp) {
                 continue;
             }
             if tracked.invoices.len() <= i {
                 tracked.invoices.resize(i + 1, fp);
             }
             tracked.invoices[i] = fp;
+            // The plaintext and the UPO are written once: a status change rewrites only the
+            // record (the invoice's bytes never change once stored).
+            let had = |f: fn(&InvoiceFp) -> bool| before.as_ref().is_some_and(f);
             ops.push(Op::Invoice {
                 session: r.clone(),
                 ordinal: inv.ordinal,
                 json: json(inv)?,
-                xml: inv.xml.clone(),
-                upo: inv.upo.clone(),
+                xml: (!had(|f| f.xml)).then(|| inv.xml.clone()),
+                upo: (!had(|f| f.upo)).then(|| inv.upo.clone()),
             });
         }
         for (i, p) in s.upo_pages.iter().enumerate().skip(tracked.pages) {
@@ -536,7 +577,7 @@ fn diff(t: &mut Tracker, st: &State, keys: &crate::keys::SimKeys) -> Result<Vec<
 
 impl Persist {
     /// Records what was just loaded as written (so the first flush writes only changes).
-    pub(crate) fn prime(&self, st: &State, keys: &crate::keys::SimKeys) {
+    pub(crate) fn prime(&self, st: &mut State, keys: &crate::keys::SimKeys) {
         let mut t = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
         let _ = diff(&mut t, st, keys);
     }
@@ -548,9 +589,9 @@ impl Persist {
             return Ok(());
         }
         let seq = {
-            let st = inner.state();
+            let mut st = inner.state();
             let mut t = self.tracker.lock().unwrap_or_else(|p| p.into_inner());
-            let ops = diff(&mut t, &st, &inner.keys)?;
+            let ops = diff(&mut t, &mut st, &inner.keys)?;
             if !ops.is_empty() {
                 t.seq += 1;
                 self.queue(Batch { seq: t.seq, ops })?;
@@ -669,16 +710,16 @@ fn load(
             let (name, j) = row.map_err(&err)?;
             let c = |e: serde_json::Error| corrupt(&format!("area {name}"), &e);
             match name.as_str() {
-                "persons" => st.persons = serde_json::from_slice(&j).map_err(c)?,
-                "subjects" => st.subjects = serde_json::from_slice(&j).map_err(c)?,
-                "grants" => st.grants = serde_json::from_slice(&j).map_err(c)?,
-                "tokens" => st.tokens = serde_json::from_slice(&j).map_err(c)?,
-                "attachments" => st.attachments = serde_json::from_slice(&j).map_err(c)?,
-                "blocked" => st.blocked = serde_json::from_slice(&j).map_err(c)?,
-                "certs" => st.certs = serde_json::from_slice(&j).map_err(c)?,
-                "perm" => st.perm = serde_json::from_slice(&j).map_err(c)?,
-                "collective" => st.collective = serde_json::from_slice(&j).map_err(c)?,
-                "retrieval" => st.retrieval = serde_json::from_slice(&j).map_err(c)?,
+                "persons" => st.persons = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "subjects" => st.subjects = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "grants" => st.grants = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "tokens" => st.tokens = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "attachments" => st.attachments = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "blocked" => st.blocked = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "certs" => st.certs = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "perm" => st.perm = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "collective" => st.collective = Area::new(serde_json::from_slice(&j).map_err(c)?),
+                "retrieval" => st.retrieval = Area::new(serde_json::from_slice(&j).map_err(c)?),
                 _ => {}
             }
         }
@@ -894,8 +935,9 @@ impl Persist {
 }
 
 /// Resumes what a stop interrupted: invoices received but not yet verified (their plaintext is
-/// stored from receipt) are verified now, closed sessions are finished, pending KSeF tokens
-/// become active, authentications still in progress fail (450).
+/// stored from receipt) are verified now, closed sessions are finished, closed batch sessions
+/// are processed (after the invoices they had settled), accepted exports are built, pending
+/// KSeF tokens become active, authentications still in progress fail (450).
 pub(crate) fn resume(inner: &Arc<crate::server::Inner>) {
     let (invoices, closing, auths) = {
         let mut st = inner.state();
@@ -944,6 +986,8 @@ pub(crate) fn resume(inner: &Arc<crate::server::Inner>) {
     for r in closing {
         crate::sessions::finish_session(inner, &r);
     }
+    crate::batch::resume(inner);
+    crate::invoices::resume_exports(inner);
     // The checks an authentication ran at receipt are not stored: one still in progress at the
     // stop fails, and the client authenticates again.
     let mut st = inner.state();

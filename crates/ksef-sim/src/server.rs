@@ -151,6 +151,8 @@ pub(crate) struct Config {
     /// Retrieval limits (rows per metadata filter set, invoices per export package, bytes per
     /// export part); KSeF's values unless a test lowers them.
     pub retrieval: crate::invoices::RetrievalLimits,
+    /// How long a closed batch session waits before processing (tests only; zero).
+    pub batch_delay: std::time::Duration,
 }
 
 /// Shared by every request.
@@ -204,6 +206,7 @@ impl Simulator {
             faults: crate::faults::FaultPlan::default(),
             tls: false,
             retrieval: crate::invoices::RetrievalLimits::default(),
+            batch_delay: std::time::Duration::ZERO,
             state_dir: None,
             #[cfg(feature = "validate-responses")]
             validate_responses: false,
@@ -223,6 +226,7 @@ pub struct SimulatorBuilder {
     faults: crate::faults::FaultPlan,
     tls: bool,
     retrieval: crate::invoices::RetrievalLimits,
+    batch_delay: std::time::Duration,
     state_dir: Option<std::path::PathBuf>,
     #[cfg(feature = "validate-responses")]
     validate_responses: bool,
@@ -301,6 +305,14 @@ impl SimulatorBuilder {
     #[doc(hidden)]
     pub fn export_delay_for_tests(mut self, delay: std::time::Duration) -> Self {
         self.retrieval.export_delay = delay;
+        self
+    }
+
+    /// Keeps every closed batch session in processing (status 150) for `delay` of real time
+    /// before its archive is verified, so tests can stop the simulator in between.
+    #[doc(hidden)]
+    pub fn batch_delay_for_tests(mut self, delay: std::time::Duration) -> Self {
+        self.batch_delay = delay;
         self
     }
 
@@ -420,6 +432,7 @@ impl SimulatorBuilder {
                 // (TE)", which the schema rejects); the schema is our oracle.
                 receiving_entity: "Ministerstwo Finansów".into(),
                 retrieval: self.retrieval,
+                batch_delay: self.batch_delay,
             },
             jwt_secret: secret,
             limiter: self
@@ -445,7 +458,7 @@ impl SimulatorBuilder {
             if new_secret {
                 p.store_secret(&inner.jwt_secret).await.map_err(store)?;
             }
-            p.prime(&inner.state(), &inner.keys);
+            p.prime(&mut inner.state(), &inner.keys);
             crate::persist::resume(&inner);
             p.flush(&inner).await.map_err(store)?;
         }

@@ -117,7 +117,7 @@ pub(crate) fn open_online(inner: &Inner, req: &Req) -> Result<Response, ApiError
             auth_ref: caller.auth_ref,
             context: caller.context,
             subject: caller.subject,
-            invoices: Vec::new(),
+            invoices: Default::default(),
             upo_pages: Vec::new(),
             batch: None,
         },

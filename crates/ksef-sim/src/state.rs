@@ -10,6 +10,7 @@ use ksef_model::form::FormCode;
 use time::OffsetDateTime;
 
 use crate::ids::IdRng;
+use crate::tracked::{Area, Keyed, Rows};
 
 /// `(type, value)` of a context or subject identifier, e.g. `("Nip", "5265877635")`.
 pub(crate) type Ident = (String, String);
@@ -243,7 +244,7 @@ pub(crate) struct Session {
     /// Who opened the session.
     pub subject: Ident,
     #[serde(skip)]
-    pub invoices: Vec<Invoice>,
+    pub invoices: Rows<Invoice>,
     #[serde(skip)]
     pub upo_pages: Vec<UpoPage>,
     /// `Some` for a batch session: the declared archive and its uploaded parts.
@@ -260,17 +261,17 @@ pub(crate) enum Download {
 /// All state.
 pub(crate) struct State {
     pub rng: IdRng,
-    pub challenges: HashMap<String, Challenge>,
-    pub auths: HashMap<String, AuthOp>,
-    pub persons: Vec<Person>,
-    pub subjects: Vec<Subject>,
-    pub grants: Vec<Grant>,
-    pub tokens: Vec<KsefToken>,
+    pub challenges: Keyed<Challenge>,
+    pub auths: Keyed<AuthOp>,
+    pub persons: Area<Vec<Person>>,
+    pub subjects: Area<Vec<Subject>>,
+    pub grants: Area<Vec<Grant>>,
+    pub tokens: Area<Vec<KsefToken>>,
     /// NIP → (attachments allowed, revocation date).
-    pub attachments: HashMap<String, (bool, Option<String>)>,
+    pub attachments: Area<HashMap<String, (bool, Option<String>)>>,
     /// Contexts whose authentication is blocked (auth status 480).
-    pub blocked: Vec<Ident>,
-    pub sessions: HashMap<String, Session>,
+    pub blocked: Area<Vec<Ident>>,
+    pub sessions: Keyed<Session>,
     /// KSeF number → (session reference, invoice ordinal).
     pub by_ksef_number: HashMap<String, (String, u32)>,
     /// (seller NIP, RodzajFaktury, P_2) → (KSeF number, session reference).
@@ -278,35 +279,35 @@ pub(crate) struct State {
     /// Presigned download token → resource (with expiry).
     pub downloads: HashMap<String, (Download, OffsetDateTime)>,
     /// KSeF certificates, limit overrides, Peppol providers (certificates.rs).
-    pub certs: crate::certificates::CertState,
+    pub certs: Area<crate::certificates::CertState>,
     /// Invoice retrieval: metadata cache, exports and their parts.
-    pub retrieval: crate::invoices::RetrievalState,
+    pub retrieval: Area<crate::invoices::RetrievalState>,
     /// Permission operations and entity roles (permissions.rs).
-    pub perm: crate::permissions::PermState,
+    pub perm: Area<crate::permissions::PermState>,
     /// Collective identifiers (collective.rs).
-    pub collective: crate::collective::CollectiveState,
+    pub collective: Area<crate::collective::CollectiveState>,
 }
 
 impl State {
     pub fn new(seed: Option<u64>) -> Self {
         State {
             rng: IdRng::new(seed),
-            challenges: HashMap::new(),
-            auths: HashMap::new(),
-            persons: Vec::new(),
-            subjects: Vec::new(),
-            grants: Vec::new(),
-            tokens: Vec::new(),
-            attachments: HashMap::new(),
-            blocked: Vec::new(),
-            sessions: HashMap::new(),
+            challenges: Keyed::default(),
+            auths: Keyed::default(),
+            persons: Area::new(Vec::new()),
+            subjects: Area::new(Vec::new()),
+            grants: Area::new(Vec::new()),
+            tokens: Area::new(Vec::new()),
+            attachments: Area::new(HashMap::new()),
+            blocked: Area::new(Vec::new()),
+            sessions: Keyed::default(),
             by_ksef_number: HashMap::new(),
             duplicates: HashMap::new(),
             downloads: HashMap::new(),
-            certs: Default::default(),
-            retrieval: Default::default(),
-            perm: Default::default(),
-            collective: Default::default(),
+            certs: Area::new(Default::default()),
+            retrieval: Area::new(Default::default()),
+            perm: Area::new(Default::default()),
+            collective: Area::new(Default::default()),
         }
     }
 
