@@ -9,6 +9,7 @@
 //!
 //!     cargo bench -p ksef --bench batch_rss --no-run   # then run the binary it names:
 //!     /usr/bin/time -v target/release/deps/batch_rss-… 10000 [--send]
+//!     KSEF_BENCH_INVOICE_KB=500 /usr/bin/time -v target/release/deps/batch_rss-… 2000
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // a bench binary: reports on stdout, failures panic
 
@@ -30,13 +31,23 @@ fn main() {
         Ok("targz") => Compression::TarGz,
         _ => Compression::Zip,
     };
+    // KSEF_BENCH_INVOICE_KB: invoice size (default 5.5 KB), e.g. 500 to check that memory stays
+    // bounded with large invoices too.
+    let invoice_bytes = std::env::var("KSEF_BENCH_INVOICE_KB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|kb| kb * 1000);
+    let invoice = |i| match invoice_bytes {
+        Some(bytes) => common::invoice_of(i, bytes),
+        None => common::invoice(i),
+    };
     let key = SessionKey::generate().unwrap();
     let cpu_start = process_cpu_seconds();
     let start = Instant::now();
     let p = BatchBuilder::new(key.clone())
         .compression(compression)
         .max_invoices(n)
-        .build((0..n).map(|i| BatchInvoice::bytes(format!("{i:07}.xml"), common::invoice(i))))
+        .build((0..n).map(|i| BatchInvoice::bytes(format!("{i:07}.xml"), invoice(i))))
         .unwrap();
     let wall = start.elapsed().as_secs_f64();
     let cpu = process_cpu_seconds().zip(cpu_start).map(|(b, a)| b - a);
